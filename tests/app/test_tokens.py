@@ -1,0 +1,149 @@
+"""Secure mode: the control plane's POST /tokens and what it does to live clients."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from selkies_trio.app.tokens import Permissions, TokenStore, parse_token_table, secrets_equal
+
+from .server import running_server, ws_url
+from .test_signalling import recv, selkies_hello, wait_closed, wait_for
+
+MASTER = "master-secret-123"
+
+
+async def post_tokens(running, body, *, token: str | None = MASTER) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    content = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    async with httpx.AsyncClient() as client:
+        return await client.post(
+            running.control_urls[0] + "/tokens", content=content, headers=headers, timeout=10
+        )
+
+
+def secure():
+    return running_server(env={"SELKIES_MASTER_TOKEN": MASTER})
+
+
+async def test_control_plane_success_and_401() -> None:
+    async with secure() as (running, _peer):
+        table = {"t1": {"role": "controller", "slot": None, "mk_control": False},
+                 "t2": {"role": "viewer", "slot": 2}}
+        ok = await post_tokens(running, table)
+        assert ok.status_code == 200
+        assert ok.json() == {"tokens": 2, "disconnected": 0, "updated": 0}
+        for bad in (None, "wrong", "master-secret-12"):
+            refused = await post_tokens(running, table, token=bad)
+            assert refused.status_code == 401
+            assert refused.headers["WWW-Authenticate"] == "Bearer"
+        assert running.hub.tokens is not None and len(running.hub.tokens) == 2
+
+
+BAD_BODIES = [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    (json.dumps({"t": {"role": "admin", "slot": None}}), "role"),
+    (json.dumps({"t": {"role": "viewer", "slot": 5}}), "slot"),
+    (json.dumps({"t": {"role": "viewer", "slot": "1"}}), "slot"),
+    (json.dumps({"t": {"role": "viewer", "slot": True}}), "slot"),
+    (json.dumps({"t": {"role": "viewer"}}), "slot is required"),
+    (json.dumps({"t": {"role": "viewer", "slot": 1, "mk_control": "yes"}}), "mk_control"),
+    (json.dumps({"t": {"role": "viewer", "slot": 1, "admin": True}}), "unknown fields"),
+    (json.dumps({"t": "viewer"}), "must be an object"),
+    (json.dumps({"": {"role": "viewer", "slot": 1}}), "characters"),
+    (json.dumps({" padded": {"role": "viewer", "slot": 1}}), "whitespace"),
+]
+
+
+@pytest.mark.parametrize("body,reason", BAD_BODIES)
+async def test_control_plane_rejects_bad_bodies_with_400(body: str, reason: str) -> None:
+    async with secure() as (running, _peer):
+        await post_tokens(running, {"keep": {"role": "viewer", "slot": None}})
+        response = await post_tokens(running, body)
+        assert response.status_code == 400
+        assert reason in response.json()["error"]
+        # A rejected table leaves the old one in force.
+        assert running.hub.tokens.lookup("keep") == Permissions("viewer", None)
+
+
+async def test_role_comes_from_token_and_bad_tokens_are_closed_4001() -> None:
+    async with secure() as (running, peer):
+        await post_tokens(running, {"viewer-token": {"role": "viewer", "slot": 3}})
+        for query in ("", "?token=nope"):
+            async with open_websocket_url(ws_url(running, query)) as ws:
+                reason = await wait_closed(ws)
+                assert reason.code == 4001
+        async with open_websocket_url(ws_url(running, "?token=viewer-token")) as ws:
+            # The client claims to be a controller; the token says viewer in slot 3.
+            await selkies_hello(ws, client_type="controller", client_slot=1)
+            await ws.send_message("SESSION server")
+            assert (await recv(ws)).startswith("SESSION_OK")
+            started = peer.started[-1]
+            assert (started.client_type, started.client_slot) == ("viewer", 3)
+            assert started.token == "viewer-token"
+
+
+async def test_revocation_disconnects_and_change_pushes_update() -> None:
+    async with secure() as (running, peer):
+        await post_tokens(running, {
+            "stay": {"role": "viewer", "slot": None},
+            "go": {"role": "controller", "slot": None},
+        })
+        url_stay, url_go = ws_url(running, "?token=stay"), ws_url(running, "?token=go")
+        async with open_websocket_url(url_stay) as stay, open_websocket_url(url_go) as go:
+            for ws in (stay, go):
+                await selkies_hello(ws)
+                await ws.send_message("SESSION server")
+                await recv(ws)
+                await recv(ws)
+            response = await post_tokens(running, {
+                "stay": {"role": "controller", "slot": 2, "mk_control": True},
+            })
+            assert response.json() == {"tokens": 1, "disconnected": 1, "updated": 1}
+            reason = await wait_closed(go)
+            assert (reason.code, reason.reason) == (4002, "token revoked")
+            update = await recv(stay)
+            verb, _, body = update.partition(" ")
+            assert verb == "ROLE_UPDATE"
+            assert json.loads(body) == {"role": "controller", "slot": 2, "mk_control": True}
+            stay_id = peer.started[0].client_id
+            assert peer.permission_changes == [(stay_id, Permissions("controller", 2, True))]
+            await wait_for(running.hub, lambda: len(peer.ended) == 1)
+            # The unchanged table changes nothing for the survivor.
+            again = await post_tokens(running, {
+                "stay": {"role": "controller", "slot": 2, "mk_control": True},
+            })
+            assert again.json() == {"tokens": 1, "disconnected": 0, "updated": 0}
+            await stay.send_message("ping-ignored")
+            assert (await recv(stay)).startswith("ERROR")
+
+
+def test_token_store_lookup_and_reconciliation() -> None:
+    store = TokenStore()
+    first = parse_token_table({"a": {"role": "viewer", "slot": 1}, "b": {"role": "controller", "slot": None}})
+    outcome = store.replace(first, live=[])
+    assert not outcome.revoked and not outcome.changed
+    assert store.lookup("a") == Permissions("viewer", 1)
+    assert store.lookup("A") is None and store.lookup("") is None
+    second = parse_token_table({"a": {"role": "viewer", "slot": 2, "mk_control": True}})
+    outcome = store.replace(second, live=["a", "b", "b"])
+    assert outcome.revoked == {"b"}
+    assert outcome.changed == {"a": Permissions("viewer", 2, True)}
+    assert store.mk_control_holder() == "a"
+    assert secrets_equal("x", "x") and not secrets_equal("x", "y")
+
+
+async def test_control_plane_absent_without_master_token() -> None:
+    async with running_server() as (running, _peer):
+        assert running.control_urls == []
+        assert running.hub.tokens is None
+        with trio.fail_after(10):
+            async with open_websocket_url(ws_url(running, "?token=whatever")) as ws:
+                await selkies_hello(ws)
