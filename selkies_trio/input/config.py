@@ -1,0 +1,34 @@
+"""The few server settings the input layer obeys (a slice of settings.py, kept local
+so that this package does not depend on how the full settings table is built)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Payload caps: a clipboard bigger than this is refused in either direction rather
+# than held in memory or pushed down a data channel.
+DEFAULT_CLIPBOARD_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    clipboard_enabled: bool = True
+    clipboard_in_enabled: bool = True
+    clipboard_out_enabled: bool = True
+    enable_binary_clipboard: bool = False
+    command_enabled: bool = True
+    is_manual_resolution_mode: bool = False
+    scaling_dpi: int = 96
+    clipboard_max_bytes: int = DEFAULT_CLIPBOARD_MAX_BYTES
+    # With held-key heartbeats (`kh`) seen, a key not refreshed for this long is
+    # considered stuck (the client vanished mid-press) and released.
+    held_key_timeout: float = 3.0
+
+    @property
+    def clipboard_in(self) -> bool:
+        """Client-to-server clipboard: the master switch gates the direction switch."""
+        return self.clipboard_enabled and self.clipboard_in_enabled
+
+    @property
+    def clipboard_out(self) -> bool:
+        return self.clipboard_enabled and self.clipboard_out_enabled
