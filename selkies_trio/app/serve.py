@@ -19,6 +19,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from ..runtime.service import run_webrtc_service
 from .control import create_control_app
 from .http import create_app
 from .server_peer import LoggingServerPeer, ServerPeer
@@ -80,16 +81,20 @@ async def serve(
 ) -> None:
     """Run the server until SIGINT/SIGTERM (or `Running.stop` is set)."""
     tokens = TokenStore() if settings.master_token else None
-    hub = SignallingHub(
-        server_peer or LoggingServerPeer(f"server-{uuid.uuid4()}"),
-        tokens,
-        SignallingConfig(viewer_slots=_viewer_slots(settings)),
-    )
     stop = trio.Event()
     stopped_by_hypercorn = trio.Event()
     addr = getattr(settings, "addr", "0.0.0.0")
+    media_scope = trio.CancelScope()
 
     async with trio.open_nursery() as nursery:
+        if server_peer is None:
+            if settings.mode == "webrtc":
+                server_peer = await nursery.start(_run_media, settings, media_scope)
+            else:
+                server_peer = LoggingServerPeer(f"server-{uuid.uuid4()}")
+        hub = SignallingHub(
+            server_peer, tokens, SignallingConfig(viewer_slots=_viewer_slots(settings))
+        )
         urls = await nursery.start(
             partial(
                 hypercorn_serve,
@@ -118,6 +123,7 @@ async def serve(
         await stop.wait()
         log.info("shutting down")
         watcher.cancel()
+        media_scope.cancel()
         for conn in list(hub.connections):
             conn.close_nowait(1001, "server shutting down")
         stopped_by_hypercorn.set()
@@ -132,3 +138,13 @@ async def _watch_signals(stop: trio.Event, scope: trio.CancelScope) -> None:
             log.info("received %s", signal.Signals(signum).name)
             stop.set()
             return
+
+
+async def _run_media(
+    settings: Any,
+    scope: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[ServerPeer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with scope:
+        await run_webrtc_service(settings, task_status=task_status)

@@ -1,0 +1,177 @@
+"""Remote input on trio: data-channel messages into the X server, desktop events out.
+
+    InputService.run()  nursery
+     ├─ injector: batches of (client, message) → XInput in the worker thread
+     └─ watcher: X socket readable → XInput.poll() → clipboard/cursor frames to every client
+
+python-xlib blocks, so every XInput call runs in one worker thread (a
+CapacityLimiter of 1 keeps them in order). Messages are batched so a burst of
+pointer motion costs one thread hop, not one per event. The queue in front of
+the injector is bounded: when it is full, messages are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from ..input.config import InputConfig
+from ..input.permissions import ClientPermissions
+from ..input.x11_input import XInput
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1024
+BATCH = 64
+
+Send = Callable[[str], object]
+
+
+@dataclass
+class InputStatistics:
+    handled: int = 0
+    dropped: int = 0
+    batches: int = 0
+    broadcasts: int = 0
+
+
+@dataclass
+class _Client:
+    permissions: ClientPermissions
+    send: Send
+
+
+@dataclass
+class InputService:
+    display: str | None
+    config: InputConfig = field(default_factory=InputConfig)
+    stats: InputStatistics = field(default_factory=InputStatistics)
+
+    def __post_init__(self) -> None:
+        self._clients: dict[str, _Client] = {}
+        self._queue_send, self._queue_receive = trio.open_memory_channel[
+            tuple[str, str | bytes]
+        ](QUEUE_SIZE)
+        self._limiter = trio.CapacityLimiter(1)
+        self.xinput: XInput | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.xinput is not None
+
+    def statistics(self) -> InputStatistics:
+        return self.stats
+
+    # ---- clients ---------------------------------------------------------------------
+
+    def add_client(self, permissions: ClientPermissions, send: Send) -> list[str]:
+        """Register a client; returns the frames it should get at once (current cursor)."""
+        self._clients[permissions.client_id] = _Client(permissions, send)
+        if self.xinput is not None and self.xinput.cursor.current_message:
+            return [self.xinput.cursor.current_message]
+        return []
+
+    def update_client(self, permissions: ClientPermissions) -> None:
+        client = self._clients.get(permissions.client_id)
+        if client is not None:
+            client.permissions = permissions
+
+    async def remove_client(self, client_id: str) -> None:
+        """Forget a client and release whatever it still holds (keys, buttons)."""
+        if self._clients.pop(client_id, None) is None or self.xinput is None:
+            return
+        xinput = self.xinput
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(xinput.forget_client, client_id, limiter=self._limiter)
+
+    def submit_nowait(self, client_id: str, message: str | bytes) -> bool:
+        try:
+            self._queue_send.send_nowait((client_id, message))
+        except trio.WouldBlock:
+            self.stats.dropped += 1
+            return False
+        return True
+
+    # ---- task tree -------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self.display:
+            try:
+                self.xinput = await trio.to_thread.run_sync(
+                    XInput, self.display, self.config, limiter=self._limiter
+                )
+            except Exception as error:
+                log.warning("remote input disabled: cannot drive X display %s: %s",
+                            self.display, error)
+        else:
+            log.info("remote input disabled: no X display")
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._inject)
+                if self.xinput is not None:
+                    nursery.start_soon(self._watch)
+                task_status.started()
+        finally:
+            if self.xinput is not None:
+                xinput, self.xinput = self.xinput, None
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(xinput.close, limiter=self._limiter)
+
+    async def _inject(self) -> None:
+        async for first in self._queue_receive:
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            work = [
+                (self._clients[client_id].permissions, message)
+                for client_id, message in batch
+                if client_id in self._clients
+            ]
+            if self.xinput is None or not work:
+                continue
+            replies, broadcast = await trio.to_thread.run_sync(
+                _handle_batch, self.xinput, work, limiter=self._limiter
+            )
+            self.stats.batches += 1
+            self.stats.handled += len(work)
+            for client_id, frames in replies:
+                client = self._clients.get(client_id)
+                if client is not None:
+                    for frame in frames:
+                        client.send(frame)
+            self._broadcast(broadcast)
+
+    async def _watch(self) -> None:
+        assert self.xinput is not None
+        xinput = self.xinput
+        fd = xinput.fileno()
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            frames = await trio.to_thread.run_sync(xinput.poll, limiter=self._limiter)
+            self._broadcast(frames)
+
+    def _broadcast(self, frames: list[str]) -> None:
+        if not frames:
+            return
+        self.stats.broadcasts += len(frames)
+        for client in list(self._clients.values()):
+            for frame in frames:
+                client.send(frame)
+
+
+def _handle_batch(
+    xinput: XInput, work: list[tuple[ClientPermissions, str | bytes]]
+) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """In the worker thread: apply a batch, then collect what the desktop said back."""
+    replies: list[tuple[str, list[str]]] = []
+    for permissions, message in work:
+        frames = xinput.handle_message(message, permissions)
+        if frames:
+            replies.append((permissions.client_id, frames))
+    return replies, xinput.poll()

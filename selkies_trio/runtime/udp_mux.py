@@ -1,0 +1,155 @@
+"""One UDP socket for every WebRTC peer.
+
+All peers share one port, so a container publishes a single UDP port whatever
+the number of viewers. Incoming datagrams are routed:
+
+1. STUN with a USERNAME (connectivity checks, RFC 8445 7.2.2): USERNAME is
+   "<our ufrag>:<their ufrag>", so the part before the colon names the peer;
+2. anything else (STUN responses, DTLS, SRTP, SRTCP): by the remote address,
+   which a peer claims by sending to it.
+
+A peer's inbox is bounded; a datagram that finds it full is dropped and counted,
+never waited for, so one slow peer cannot stall the socket for the others.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from dataclasses import dataclass
+
+import trio
+
+from ..proto.stun import StunDecodeError, is_stun, parse_stun_untrusted
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+Datagram = tuple[bytes, Address]
+
+MAX_DATAGRAM = 65535
+
+
+@dataclass
+class MuxStatistics:
+    received: int = 0
+    routed: int = 0
+    unroutable: int = 0
+    inbox_full: int = 0
+    sent: int = 0
+    send_errors: int = 0
+
+
+class PeerPort:
+    """A peer's view of the mux: its inbox and a way to send."""
+
+    def __init__(self, mux: UdpMux, ufrag: str, inbox_size: int) -> None:
+        self.ufrag = ufrag
+        self._mux = mux
+        self._send_channel, self.inbox = trio.open_memory_channel[Datagram](inbox_size)
+
+    @property
+    def local_address(self) -> Address:
+        return self._mux.local_address
+
+    async def send(self, data: bytes, addr: Address) -> None:
+        self._mux.claim(addr, self)
+        await self._mux.send(data, addr)
+
+    def deliver_nowait(self, datagram: Datagram) -> bool:
+        try:
+            self._send_channel.send_nowait(datagram)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            return False
+        return True
+
+    def close(self) -> None:
+        self._mux.unregister(self)
+        self._send_channel.close()
+
+
+class UdpMux:
+    def __init__(self, host: str = "0.0.0.0", port: int = 0, inbox_size: int = 512) -> None:
+        self._host = host
+        self._port = port
+        self._inbox_size = inbox_size
+        self._by_ufrag: dict[str, PeerPort] = {}
+        self._by_address: dict[Address, PeerPort] = {}
+        self._socket: trio.socket.SocketType | None = None
+        self.local_address: Address = (host, port)
+        self.stats = MuxStatistics()
+
+    def statistics(self) -> MuxStatistics:
+        return self.stats
+
+    def register(self, ufrag: str) -> PeerPort:
+        if ufrag in self._by_ufrag:
+            raise ValueError(f"ICE ufrag {ufrag!r} is already registered")
+        port = PeerPort(self, ufrag, self._inbox_size)
+        self._by_ufrag[ufrag] = port
+        return port
+
+    def unregister(self, port: PeerPort) -> None:
+        if self._by_ufrag.get(port.ufrag) is port:
+            del self._by_ufrag[port.ufrag]
+        for addr in [a for a, owner in self._by_address.items() if owner is port]:
+            del self._by_address[addr]
+
+    def claim(self, addr: Address, port: PeerPort) -> None:
+        self._by_address[addr] = port
+
+    async def run(self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = trio.socket.socket(family, socket.SOCK_DGRAM)
+        with sock:
+            await sock.bind((self._host, self._port))
+            self._socket = sock
+            name = sock.getsockname()
+            self.local_address = (name[0], name[1])
+            log.info("WebRTC UDP socket on %s:%d", *self.local_address)
+            task_status.started(self.local_address)
+            while True:
+                try:
+                    data, addr = await sock.recvfrom(MAX_DATAGRAM)
+                except ConnectionResetError:
+                    # An ICMP port-unreachable from a departed peer; nothing to do.
+                    continue
+                self.stats.received += 1
+                self._route(data, (addr[0], addr[1]))
+
+    def _route(self, data: bytes, addr: Address) -> None:
+        port = None
+        if is_stun(data):
+            port = self._port_for_stun(data)
+        if port is None:
+            port = self._by_address.get(addr)
+        if port is None:
+            self.stats.unroutable += 1
+            return
+        if port.deliver_nowait((data, addr)):
+            self.stats.routed += 1
+        else:
+            self.stats.inbox_full += 1
+
+    def _port_for_stun(self, data: bytes) -> PeerPort | None:
+        try:
+            message = parse_stun_untrusted(data)
+        except StunDecodeError:
+            return None
+        if not message.username:
+            return None
+        return self._by_ufrag.get(message.username.partition(":")[0])
+
+    async def send(self, data: bytes, addr: Address) -> None:
+        if self._socket is None:
+            raise RuntimeError("the UDP mux is not running")
+        try:
+            await self._socket.sendto(data, addr)
+            self.stats.sent += 1
+        except OSError as error:
+            # A bad remote candidate (unroutable, EPERM) must not hurt anyone else.
+            self.stats.send_errors += 1
+            if error.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EPERM,
+                                   errno.EINVAL, errno.EAFNOSUPPORT):
+                log.warning("UDP send to %s failed: %s", addr, error)

@@ -1,0 +1,393 @@
+"""The WebRTC side of a browser session, on trio.
+
+    run_session()  one nursery per browser
+     ├─ transport driver: datagrams in, timers, datagrams out (PeerTransport)
+     ├─ signalling: the browser's answer and trickled candidates
+     └─ video sender: hub subscription → RTP (shared payloads) → SRTP → UDP
+
+The sans-IO `PeerTransport` does the protocol work; this module only feeds it
+bytes and `now`, flushes what it wants sent, and re-arms its one deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..input import server_messages
+from ..input.permissions import ClientPermissions, Role
+from ..proto import datachannel as dc
+from ..proto.dtls.certificate import generate_certificate
+from ..proto.h264 import packetize_annex_b
+from ..proto.peer import (
+    DataChannelEventReceived,
+    IceStateChanged,
+    LocalIceCandidate,
+    PeerTransport,
+    RemoteDescriptionError,
+    RtcpReceived,
+    TransportClosed,
+    TransportReady,
+)
+from ..proto.rtcp import (
+    FullIntraRequest,
+    GenericNack,
+    PictureLossIndication,
+    SenderReport,
+    ntp_timestamp_from_unix,
+)
+from ..proto.rtp import SDES_MID_URI, HeaderExtension, RtpPacket, encode_mid, sequence_add
+from ..proto.rtp_history import RtpPacketHistory
+from ..proto.sdp import SdpParseError, parse_sdp_untrusted
+from ..proto.sdp_negotiation import (
+    DEFAULT_EXTENSION_IDS,
+    DEFAULT_VIDEO_PAYLOAD_TYPE,
+    LocalTrack,
+    LocalTransport,
+    MediaSection,
+    build_offer,
+)
+from .channels import SessionChannels
+from .hub import BroadcastHub
+from .input_service import InputService
+from .sessions import SessionContext
+from .udp_mux import PeerPort, UdpMux
+
+log = logging.getLogger(__name__)
+
+VIDEO_MID = "0"
+DATA_MID = "1"
+RTP_MTU = 1200
+# RTP header (12) + mid extension (8) + SRTP tag (10) stay inside RTP_MTU.
+MAX_PAYLOAD = RTP_MTU - 40
+SENDER_REPORT_INTERVAL = 1.0
+VIDEO_CLOCK = 90_000
+# A channel the browser opens with this label gets every message back (diagnostics:
+# round-trip time and throughput of the data path, used by tests and benchmarks).
+ECHO_LABEL = "echo"
+
+
+@dataclass
+class WebRtcEnvironment:
+    """What every session shares: the UDP mux, our certificate, the video hub."""
+
+    mux: UdpMux
+    hub: BroadcastHub
+    addresses: Sequence[str]
+    certificate: x509.Certificate = field(default=None)  # type: ignore[assignment]
+    private_key: ec.EllipticCurvePrivateKey = field(default=None)  # type: ignore[assignment]
+    random: Callable[[int], bytes] = os.urandom
+    # Remote input (X11); None runs sessions without input injection.
+    input: InputService | None = None
+    # The payload of the `server_settings` message sent when `input` opens.
+    settings_payload: Callable[[], dict[str, Any]] = dict
+    # Every live session, to work out who holds exclusive mouse and keyboard.
+    sessions: Callable[[], list[SessionContext]] = list
+    # Seconds between `ping` messages on `input` (the client answers `pong,<ts>`).
+    ping_interval: float = 5.0
+    # Called with (client id, channel label, message) for messages on data channels.
+    on_channel_message: Callable[[str, str, str | bytes], None] | None = None
+    # Channels the server opens on every session: (label, ordered, max_retransmits).
+    channels: tuple[tuple[str, bool, int | None], ...] = (
+        ("input", True, None),
+        ("pointer", False, 0),
+    )
+
+    def __post_init__(self) -> None:
+        if self.certificate is None or self.private_key is None:
+            # One certificate for the server's lifetime: its fingerprint is in every offer.
+            self.certificate, self.private_key = generate_certificate(time.time(),
+                                                                      random=self.random)
+
+
+class TransportDriver:
+    """Owns one PeerTransport: feeds it, flushes it, keeps its deadline."""
+
+    def __init__(self, transport: PeerTransport, port: PeerPort, on_event: Callable[[Any], None]):
+        self.transport = transport
+        self.port = port
+        self._on_event = on_event
+        self._wait: trio.CancelScope | None = None
+
+    def poke(self) -> None:
+        """Something changed the transport outside the driver: flush and re-arm now."""
+        if self._wait is not None:
+            self._wait.cancel()
+
+    async def flush(self) -> None:
+        now = trio.current_time()
+        for data, addr in self.transport.datagrams_to_send(now):
+            await self.port.send(data, addr)
+        while (event := self.transport.next_event()) is not None:
+            self._on_event(event)
+
+    async def run(self) -> None:
+        transport = self.transport
+        while not transport.closed:
+            now = trio.current_time()
+            timer = transport.get_timer()
+            if timer is not None and timer <= now:
+                transport.handle_timer(now)
+            await self.flush()
+            if transport.closed:
+                break
+            timer = transport.get_timer()
+            with trio.CancelScope(deadline=math.inf if timer is None else timer) as scope:
+                self._wait = scope
+                try:
+                    data, addr = await self.port.inbox.receive()
+                except trio.EndOfChannel:
+                    return
+                transport.receive_datagram(data, addr, trio.current_time())
+            self._wait = None
+        await self.flush()
+
+
+class VideoSender:
+    """Adds this peer's RTP header to the shared payloads and hands them to SRTP."""
+
+    def __init__(self, transport: PeerTransport, random: Callable[[int], bytes]) -> None:
+        self.transport = transport
+        self.ssrc = int.from_bytes(random(4), "big") or 1
+        self.sequence = int.from_bytes(random(2), "big")
+        self.timestamp_offset = int.from_bytes(random(4), "big")
+        self.history = RtpPacketHistory()
+        self.packets = 0
+        self.octets = 0
+        self.last_rtp_timestamp = 0
+        self.keyframe_requests = 0
+        self.mid_extension_id = DEFAULT_EXTENSION_IDS[SDES_MID_URI]
+
+    def rtp_timestamp(self, capture_time: float) -> int:
+        return (int(capture_time * VIDEO_CLOCK) + self.timestamp_offset) & 0xFFFFFFFF
+
+    def send_frame(self, payloads: list[bytes], capture_time: float) -> None:
+        timestamp = self.rtp_timestamp(capture_time)
+        now = trio.current_time()
+        mid = (HeaderExtension(self.mid_extension_id, encode_mid(VIDEO_MID)),)
+        for index, payload in enumerate(payloads):
+            packet = RtpPacket(
+                payload_type=DEFAULT_VIDEO_PAYLOAD_TYPE,
+                sequence_number=self.sequence,
+                timestamp=timestamp,
+                ssrc=self.ssrc,
+                payload=payload,
+                marker=index == len(payloads) - 1,
+                extensions=mid,
+            ).to_bytes()
+            self.history.store(self.sequence, packet, now)
+            self.transport.send_rtp(packet)
+            self.sequence = sequence_add(self.sequence, 1)
+            self.packets += 1
+            self.octets += len(payload)
+        self.last_rtp_timestamp = timestamp
+
+    def retransmit(self, lost: Sequence[int]) -> int:
+        packets = self.history.retransmissions(list(lost), trio.current_time())
+        for packet in packets:
+            self.transport.send_rtp(packet)
+        return len(packets)
+
+    def sender_report(self) -> bytes:
+        wall = time.time()
+        return SenderReport(
+            ssrc=self.ssrc,
+            ntp_timestamp=ntp_timestamp_from_unix(wall),
+            rtp_timestamp=self.last_rtp_timestamp,
+            packet_count=self.packets & 0xFFFFFFFF,
+            octet_count=self.octets & 0xFFFFFFFF,
+        ).to_bytes()
+
+
+def _build_offer(transport: PeerTransport, candidates: list[str], ssrc: int,
+                 random: Callable[[int], bytes]) -> str:
+    track = LocalTrack(ssrc=ssrc, cname="selkies-trio", stream_id="desktop", track_id="video")
+    offer = build_offer(
+        LocalTransport(
+            transport.local_ufrag, transport.local_pwd, transport.local_fingerprint,
+            "actpass", candidates=tuple(candidates), end_of_candidates=True,
+        ),
+        [
+            MediaSection("video", VIDEO_MID, "sendonly", track),
+            MediaSection("application", DATA_MID),
+        ],
+        random=random,
+    )
+    return offer.to_sdp()
+
+
+async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
+    """Negotiate, connect, and stream to one browser until it leaves or fails."""
+    transport = PeerTransport(env.certificate, env.private_key, random=env.random)
+    port = env.mux.register(transport.local_ufrag)
+    ready = trio.Event()
+    closed_reason: list[str] = []
+    sender = VideoSender(transport, env.random)
+    subscription_ref: list[Any] = []
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, LocalIceCandidate):
+            # Host candidates are all in the offer already; nothing to trickle.
+            return
+        if isinstance(event, IceStateChanged):
+            log.info("session %s: ICE %s", context.client_id, event.state)
+        elif isinstance(event, TransportReady):
+            log.info("session %s: DTLS %s up (SRTP profile %#x) via %s:%d", context.client_id,
+                     event.dtls_role, event.srtp_profile, *event.remote)
+            if transport.datachannels is not None:
+                for label, ordered, max_retransmits in env.channels:
+                    transport.datachannels.create_channel(
+                        label, ordered=ordered, max_retransmits=max_retransmits
+                    )
+            ready.set()
+        elif isinstance(event, RtcpReceived):
+            for packet in event.packets:
+                if isinstance(packet, (PictureLossIndication, FullIntraRequest)):
+                    sender.keyframe_requests += 1
+                    if subscription_ref:
+                        subscription_ref[0].request_keyframe("browser PLI/FIR")
+                elif isinstance(packet, GenericNack) and transport.ready:
+                    sender.retransmit(packet.lost)
+        elif isinstance(event, DataChannelEventReceived):
+            inner = event.event
+            channels.on_event(inner)
+            if isinstance(inner, dc.ChannelMessage):
+                label = channels.label_of(inner.channel_id)
+                _on_channel_message(context, env, channels, label, inner.data)
+        elif isinstance(event, TransportClosed):
+            closed_reason.append(event.reason)
+
+    driver = TransportDriver(transport, port, on_event)
+    channels = SessionChannels(transport, driver.poke)
+    try:
+        for address in env.addresses:
+            transport.add_host_address(address, env.mux.local_address[1])
+        transport.finish_gathering()
+        candidates = list(transport.ice.local_candidates())
+        context.send_signal({"sdp": {"type": "offer",
+                                     "sdp": _build_offer(transport, candidates, sender.ssrc,
+                                                         env.random)}})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_signalling_loop, context, transport, driver)
+            nursery.start_soon(_video_loop, env.hub, transport, driver, sender, ready,
+                               subscription_ref)
+            nursery.start_soon(_sender_reports, transport, driver, sender, ready)
+            nursery.start_soon(_input_channel, context, env, channels)
+            nursery.start_soon(channels.run_echo, ECHO_LABEL)
+            # The driver returns once the transport has closed, for whatever reason.
+            await driver.run()
+            nursery.cancel_scope.cancel()
+        log.info("session %s: transport closed: %s", context.client_id,
+                 closed_reason[0] if closed_reason else "unknown")
+    finally:
+        port.close()
+        transport.close()
+        if env.input is not None:
+            await env.input.remove_client(context.client_id)
+
+
+async def _signalling_loop(context: SessionContext, transport: PeerTransport,
+                           driver: TransportDriver) -> None:
+    async for message in context.messages:
+        try:
+            if "sdp" in message:
+                description = message["sdp"]
+                if description.get("type") != "answer":
+                    log.warning("session %s: ignoring a %r description", context.client_id,
+                                description.get("type"))
+                    continue
+                transport.set_remote_description(
+                    parse_sdp_untrusted(str(description.get("sdp", ""))), trio.current_time()
+                )
+            elif "ice" in message:
+                candidate = str((message["ice"] or {}).get("candidate") or "")
+                transport.add_remote_candidate(candidate or None)
+        except (SdpParseError, RemoteDescriptionError, ValueError, AttributeError) as error:
+            log.warning("session %s: bad signalling message: %s", context.client_id, error)
+            transport.close(f"bad remote description: {error}")
+        driver.poke()
+
+
+async def _video_loop(hub: BroadcastHub, transport: PeerTransport, driver: TransportDriver,
+                      sender: VideoSender, ready: trio.Event, subscription_ref: list[Any]) -> None:
+    await ready.wait()
+    async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
+        subscription_ref.append(subscription)
+        async for frame in subscription:
+            if not transport.ready:
+                break
+            payloads = frame.rtp_payloads(MAX_PAYLOAD, packetize_annex_b)
+            sender.send_frame(payloads, frame.capture_time)
+            await driver.flush()
+
+
+async def _sender_reports(transport: PeerTransport, driver: TransportDriver,
+                          sender: VideoSender, ready: trio.Event) -> None:
+    await ready.wait()
+    while transport.ready:
+        if sender.packets:
+            transport.send_rtcp(sender.sender_report())
+            await driver.flush()
+        await trio.sleep(SENDER_REPORT_INTERVAL)
+
+
+def client_permissions(context: SessionContext,
+                       everyone: list[SessionContext]) -> ClientPermissions:
+    """The input layer's view of a session's rights (seed 001, PROTOCOL.md)."""
+    role = Role.CONTROLLER if context.client_type == "controller" else Role.VIEWER
+    slot = getattr(context.info, "client_slot", None)
+    token = context.permissions
+    mk_control = bool(getattr(token, "mk_control", False))
+    claimed = any(bool(getattr(other.permissions, "mk_control", False)) for other in everyone)
+    if token is not None:
+        slot = token.slot
+    return ClientPermissions(
+        context.client_id, role, slot if slot is not None and slot > 0 else None,
+        mk_control=mk_control, mk_control_claimed=claimed,
+    )
+
+
+def _on_channel_message(context: SessionContext, env: WebRtcEnvironment,
+                        channels: SessionChannels, label: str, data: str | bytes) -> None:
+    if env.on_channel_message is not None:
+        env.on_channel_message(context.client_id, label, data)
+    if label == ECHO_LABEL:
+        channels.echo(data)
+        return
+    if label not in ("input", "pointer"):
+        return
+    if isinstance(data, str) and data.startswith("pong,"):
+        try:
+            sent_ms = float(data[5:])
+        except ValueError:
+            return
+        latency = max(0.0, time.time() * 1000 - sent_ms)
+        channels.send_nowait("input", server_messages.latency_measurement(latency))
+        return
+    if env.input is not None:
+        env.input.submit_nowait(context.client_id, data)
+
+
+async def _input_channel(context: SessionContext, env: WebRtcEnvironment,
+                         channels: SessionChannels) -> None:
+    """Once `input` opens: settings, the current cursor, input registration, pings."""
+    await channels.opened("input").wait()
+    channels.send_nowait("input", server_messages.server_settings(env.settings_payload()))
+    if env.input is not None:
+        permissions = client_permissions(context, env.sessions())
+        for frame in env.input.add_client(
+            permissions, lambda frame: channels.send_nowait("input", frame)
+        ):
+            channels.send_nowait("input", frame)
+    while True:
+        channels.send_nowait("input", server_messages.ping(time.time() * 1000))
+        await trio.sleep(env.ping_interval)

@@ -1,0 +1,203 @@
+"""Data channels over two vendor_sctp associations on a virtual clock."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selkies_trio.proto.datachannel import (
+    ChannelClosed,
+    ChannelMessage,
+    ChannelOpened,
+    ChannelState,
+    ChannelType,
+    DataChannelDecodeError,
+    DataChannelEndpoint,
+    DataChannelEvent,
+    DataChannelLocalProtocolError,
+    MessageType,
+    OpenMessage,
+    parse_dcep_untrusted,
+)
+from tests.vendor_sctp.link import ImpairedLink
+from vendor_sctp.association import Association, AssociationConfig
+
+
+class EndpointPair:
+    """Client (DTLS client role, even ids) and server endpoints joined by two links."""
+
+    def __init__(self, *, loss: float = 0.0, seed: int = 7, server_max: int = 65536) -> None:
+        rng = random.Random(seed)
+        self.client = DataChannelEndpoint(
+            Association(secret=b"c" * 32, random=rng.randbytes), is_dtls_client=True,
+            remote_max_message_size=server_max,
+        )
+        self.server = DataChannelEndpoint(
+            Association(AssociationConfig(max_message_size=server_max), secret=b"s" * 32,
+                        random=rng.randbytes),
+            is_dtls_client=False,
+        )
+        self.to_server = ImpairedLink(seed=seed, loss=loss, delay=0.005)
+        self.to_client = ImpairedLink(seed=seed + 1, loss=loss, delay=0.005)
+        self.now = 0.0
+        self.events: dict[str, list[DataChannelEvent]] = {"client": [], "server": []}
+
+    def pump(self) -> None:
+        for name, endpoint, link in (
+            ("client", self.client, self.to_server),
+            ("server", self.server, self.to_client),
+        ):
+            while (event := endpoint.next_event()) is not None:
+                self.events[name].append(event)
+            for packet in endpoint.packets_to_send(self.now):
+                link.send(packet, self.now)
+
+    def run_until(self, condition: Callable[[], bool], limit: float = 60.0) -> None:
+        deadline = self.now + limit
+        while True:
+            self.pump()
+            if condition():
+                return
+            wakeups = [
+                t for t in (
+                    self.client.get_timer(), self.server.get_timer(),
+                    self.to_server.next_arrival(), self.to_client.next_arrival(),
+                ) if t is not None
+            ]
+            assert wakeups and min(wakeups) <= deadline, "stalled before the condition held"
+            self.now = max(self.now, min(wakeups))
+            for packet in self.to_server.deliverable(self.now):
+                self.server.receive_packet(packet, self.now)
+            for packet in self.to_client.deliverable(self.now):
+                self.client.receive_packet(packet, self.now)
+            for endpoint in (self.client, self.server):
+                timer = endpoint.get_timer()
+                if timer is not None and timer <= self.now:
+                    endpoint.handle_timer(self.now)
+
+    def connect(self) -> None:
+        self.client.association.connect(self.now)
+        self.run_until(lambda: self.client.established and self.server.established)
+
+    def messages(self, side: str, channel_id: int) -> list[str | bytes]:
+        return [
+            e.data for e in self.events[side]
+            if isinstance(e, ChannelMessage) and e.channel_id == channel_id
+        ]
+
+    def opened(self, side: str) -> list[ChannelOpened]:
+        return [e for e in self.events[side] if isinstance(e, ChannelOpened)]
+
+
+def test_open_ack_and_every_payload_kind_both_ways() -> None:
+    pair = EndpointPair()
+    pair.connect()
+    channel = pair.server.create_channel("input")
+    assert channel.id % 2 == 1 and channel.state is ChannelState.CONNECTING
+    pair.run_until(lambda: channel.state is ChannelState.OPEN and pair.opened("client"))
+    remote = pair.opened("client")[0].channel
+    assert (remote.id, remote.label, remote.ordered, pair.opened("client")[0].by_peer) == (
+        channel.id, "input", True, True
+    )
+    sent: list[str | bytes] = ["text", "", b"\x00\x01", b"", "ünïcødé"]
+    for message in sent:
+        pair.server.send(channel.id, message, pair.now)
+        pair.client.send(channel.id, message, pair.now)
+    pair.run_until(lambda: len(pair.messages("client", channel.id)) == len(sent)
+                   and len(pair.messages("server", channel.id)) == len(sent))
+    assert pair.messages("client", channel.id) == sent
+    assert pair.messages("server", channel.id) == sent
+
+
+def test_channel_types_round_trip_through_dcep() -> None:
+    pair = EndpointPair()
+    pair.connect()
+    made = [
+        pair.client.create_channel("rel"),
+        pair.client.create_channel("unordered", ordered=False),
+        pair.client.create_channel("rexmit0", ordered=False, max_retransmits=0),
+        pair.client.create_channel("timed", max_packet_lifetime=150, protocol="p"),
+    ]
+    assert [c.id for c in made] == [0, 2, 4, 6]
+    pair.run_until(lambda: len(pair.opened("server")) == 4)
+    seen = {e.channel.label: e.channel for e in pair.opened("server")}
+    assert seen["rel"].channel_type is ChannelType.RELIABLE
+    assert seen["unordered"].channel_type is ChannelType.RELIABLE_UNORDERED
+    assert seen["rexmit0"].channel_type is ChannelType.PARTIAL_RELIABLE_REXMIT_UNORDERED
+    assert seen["rexmit0"].max_retransmits == 0
+    assert seen["timed"].max_packet_lifetime == 150 and seen["timed"].protocol == "p"
+
+
+def test_ordered_stream_of_messages_survives_loss_in_order() -> None:
+    pair = EndpointPair(loss=0.05, seed=3)
+    pair.connect()
+    channel = pair.server.create_channel("bulk")
+    pair.run_until(lambda: channel.state is ChannelState.OPEN)
+    payloads = [hashlib.sha256(str(i).encode()).digest() * (1 + i % 50) for i in range(300)]
+    for payload in payloads:
+        pair.server.send(channel.id, payload, pair.now)
+    pair.run_until(lambda: len(pair.messages("client", channel.id)) == len(payloads), 300)
+    assert pair.messages("client", channel.id) == payloads
+
+
+def test_close_by_stream_reset_frees_the_id_and_reopen_works() -> None:
+    pair = EndpointPair()
+    pair.connect()
+    channel = pair.client.create_channel("temp")
+    pair.run_until(lambda: channel.state is ChannelState.OPEN and pair.opened("server"))
+    pair.client.close_channel(channel.id)
+    closed = lambda side: [e for e in pair.events[side] if isinstance(e, ChannelClosed)]  # noqa: E731
+    pair.run_until(lambda: closed("client") and closed("server"))
+    assert channel.state is ChannelState.CLOSED
+    assert channel.id not in pair.client.channels and channel.id not in pair.server.channels
+    again = pair.client.create_channel("temp-again")
+    assert again.id == channel.id
+    pair.run_until(lambda: again.state is ChannelState.OPEN)
+    pair.client.send(again.id, "after reopen", pair.now)
+    pair.run_until(lambda: pair.messages("server", again.id) == ["after reopen"])
+
+
+def test_negotiated_channels_open_without_dcep_and_size_limit_is_enforced() -> None:
+    pair = EndpointPair(server_max=1000)
+    pair.connect()
+    a = pair.client.create_channel("pre", negotiated_id=10)
+    b = pair.server.create_channel("pre", negotiated_id=10)
+    assert a.state is b.state is ChannelState.OPEN
+    pair.client.send(10, "x" * 1000, pair.now)
+    with pytest.raises(DataChannelLocalProtocolError, match="negotiated maximum of 1000"):
+        pair.client.send(10, "x" * 1001, pair.now)
+    pair.run_until(lambda: pair.messages("server", 10) == ["x" * 1000])
+    with pytest.raises(DataChannelLocalProtocolError):
+        pair.client.send(99, "nope", pair.now)
+
+
+def test_channels_created_before_the_association_open_once_it_is_up() -> None:
+    pair = EndpointPair()
+    early = pair.server.create_channel("early")
+    pair.connect()
+    pair.run_until(lambda: early.state is ChannelState.OPEN)
+
+
+def test_dcep_codec_round_trip_and_malformed_table() -> None:
+    message = OpenMessage(ChannelType.PARTIAL_RELIABLE_TIMED, 256, 1500, "lab", "proto")
+    assert parse_dcep_untrusted(message.encode()) == message
+    assert parse_dcep_untrusted(b"\x02") is MessageType.ACK
+    encoded = message.encode()
+    for bad in (b"", b"\x07", encoded[:5], encoded[:-1], encoded + b"x",
+                b"\x03\x55" + encoded[2:], encoded[:12] + b"\xff\xfe\xfd" + encoded[15:]):
+        with pytest.raises(DataChannelDecodeError):
+            parse_dcep_untrusted(bad)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=64))
+def test_dcep_parser_fuzz_raises_only_its_decode_error(data: bytes) -> None:
+    try:
+        parse_dcep_untrusted(data)
+    except DataChannelDecodeError:
+        pass

@@ -1,0 +1,81 @@
+"""Inbound TSN tracking, SACK construction and the delayed-ack policy."""
+
+from __future__ import annotations
+
+from vendor_sctp.receiver import AckScheduler, ReceivedTsns
+
+
+def test_in_order_tsns_advance_the_cumulative_ack() -> None:
+    received = ReceivedTsns(peer_initial_tsn=100)
+    assert received.cumulative_tsn == 99
+    for tsn in (100, 101, 102):
+        assert received.is_new(tsn)
+        received.record(tsn)
+    assert received.cumulative_tsn == 102
+    assert not received.has_gaps
+    assert received.make_sack(5000, 10).gap_ack_blocks == ()
+
+
+def test_gap_blocks_and_duplicates() -> None:
+    received = ReceivedTsns(peer_initial_tsn=1)
+    for tsn in (1, 3, 4, 6, 9, 10):
+        received.record(tsn)
+    received.record_duplicate(4)
+    received.record_duplicate(1)
+    sack = received.make_sack(777, 10)
+    assert sack.cumulative_tsn_ack == 1
+    assert sack.advertised_receiver_window_credit == 777
+    assert sack.gap_ack_blocks == ((2, 3), (5, 5), (8, 9))
+    assert sack.duplicate_tsns == (4, 1)
+    # Duplicates are reported once.
+    assert received.make_sack(777, 10).duplicate_tsns == ()
+    assert received.highest_received() == 10
+    assert not received.is_new(3) and not received.is_new(1) and received.is_new(2)
+
+
+def test_gap_block_count_is_limited() -> None:
+    received = ReceivedTsns(peer_initial_tsn=0)
+    for tsn in range(2, 40, 2):
+        received.record(tsn)
+    assert len(received.make_sack(0, 3).gap_ack_blocks) == 3
+
+
+def test_sack_across_tsn_wrap() -> None:
+    received = ReceivedTsns(peer_initial_tsn=0xFFFFFFFE)
+    for tsn in (0xFFFFFFFE, 0, 1):  # 0xFFFFFFFF missing
+        received.record(tsn)
+    sack = received.make_sack(100, 10)
+    assert sack.cumulative_tsn_ack == 0xFFFFFFFE
+    assert sack.gap_ack_blocks == ((2, 3),)
+    received.record(0xFFFFFFFF)
+    assert received.cumulative_tsn == 1
+
+
+def test_forward_tsn_moves_past_missing_tsns() -> None:
+    received = ReceivedTsns(peer_initial_tsn=10)
+    received.record(10)
+    received.record(13)
+    received.record(15)
+    assert received.forward_to(12)
+    assert received.cumulative_tsn == 13  # 13 was already here: absorbed
+    assert received.make_sack(1, 10).gap_ack_blocks == ((2, 2),)
+    assert not received.forward_to(11)  # stale FORWARD-TSN
+
+
+def test_reportable_window() -> None:
+    received = ReceivedTsns(peer_initial_tsn=0)
+    assert received.is_reportable(0)
+    assert received.is_reportable(0xFFFE)
+    assert not received.is_reportable(0x10000)
+
+
+def test_ack_scheduler_delays_then_acks_every_second_packet() -> None:
+    acks = AckScheduler(delay=0.2)
+    acks.on_packet_with_data(now=1.0, immediate=False)
+    assert acks.due_at == 1.2 and not acks.is_due(1.1) and acks.is_due(1.2)
+    acks.on_packet_with_data(now=1.1, immediate=False)
+    assert acks.is_due(1.1)
+    acks.on_sack_sent()
+    assert acks.due_at is None
+    acks.on_packet_with_data(now=2.0, immediate=True)
+    assert acks.is_due(2.0)
