@@ -103,6 +103,9 @@ class InputService:
                 self.xinput = await trio.to_thread.run_sync(
                     XInput, self.display, self.config, limiter=self._limiter
                 )
+                # SELKIES_SCALING_DPI applies from the start, before any client scales.
+                await trio.to_thread.run_sync(self.xinput.apply_initial_dpi,
+                                              limiter=self._limiter)
             except Exception as error:
                 log.warning("remote input disabled: cannot drive X display %s: %s",
                             self.display, error)
