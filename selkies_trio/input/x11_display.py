@@ -180,7 +180,9 @@ class X11DisplayControl:
         lines.append(f"Xft.dpi:\t{dpi}")
         data = ("\n".join(lines) + "\n").encode("utf-8")
         self._root.change_property(Xatom.RESOURCE_MANAGER, Xatom.STRING, 8, data)
-        self._display.flush()
+        # A round trip, so applications that read the property after we answer the
+        # client see the new value (rare enough that the latency does not matter).
+        self._display.sync()
 
 
 def dpi_for_scale(scale: float) -> int:
