@@ -9,6 +9,8 @@ command -v Xvfb >/dev/null || missing+=(xvfb)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v xdpyinfo >/dev/null || missing+=(x11-utils)
+command -v pulseaudio >/dev/null || missing+=(pulseaudio)
+command -v parec >/dev/null || missing+=(pulseaudio-utils)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
