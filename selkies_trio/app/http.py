@@ -6,6 +6,7 @@ import base64
 import binascii
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +58,11 @@ def _setting(settings: Any, name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
-def create_app(settings: Any, hub: SignallingHub) -> QuartTrio:
+def create_app(
+    settings: Any, hub: SignallingHub, metrics_provider: Callable[[], str] | None = None
+) -> QuartTrio:
+    """`metrics_provider()` returns extra Prometheus lines (the media engine's) for
+    `/metrics`; it is called on every scrape."""
     app = QuartTrio(__name__, static_folder=None)
     root = web_root()
     auth_user = _setting(settings, "basic_auth_user", "")
@@ -106,7 +111,9 @@ def create_app(settings: Any, hub: SignallingHub) -> QuartTrio:
 
     @app.route("/metrics")
     async def metrics() -> Response:
-        return Response(render_metrics(hub), mimetype="text/plain; version=0.0.4")
+        return Response(
+            render_metrics(hub, metrics_provider), mimetype="text/plain; version=0.0.4"
+        )
 
     @app.route("/<path:name>")
     async def static_file(name: str) -> Response:
@@ -128,7 +135,7 @@ def create_app(settings: Any, hub: SignallingHub) -> QuartTrio:
     return app
 
 
-def render_metrics(hub: SignallingHub) -> str:
+def render_metrics(hub: SignallingHub, provider: Callable[[], str] | None = None) -> str:
     process = psutil.Process(os.getpid())
     with process.oneshot():
         cpu = process.cpu_times()
@@ -148,4 +155,8 @@ def render_metrics(hub: SignallingHub) -> str:
         "# TYPE selkies_sessions gauge",
         f"selkies_sessions {sessions}",
     ]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if provider is not None:
+        extra = provider()
+        text += extra if extra.endswith("\n") or not extra else extra + "\n"
+    return text

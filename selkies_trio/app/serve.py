@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -85,11 +86,15 @@ async def serve(
     stopped_by_hypercorn = trio.Event()
     addr = getattr(settings, "addr", "0.0.0.0")
     media_scope = trio.CancelScope()
+    # The media service publishes its `/metrics` renderer here once it runs.
+    metrics_renderers: list[Callable[[], str]] = []
 
     async with trio.open_nursery() as nursery:
         if server_peer is None:
             if settings.mode == "webrtc":
-                server_peer = await nursery.start(_run_media, settings, media_scope)
+                server_peer = await nursery.start(
+                    _run_media, settings, media_scope, metrics_renderers.append
+                )
             else:
                 server_peer = LoggingServerPeer(f"server-{uuid.uuid4()}")
         hub = SignallingHub(
@@ -98,7 +103,9 @@ async def serve(
         urls = await nursery.start(
             partial(
                 hypercorn_serve,
-                create_app(settings, hub),
+                create_app(
+                    settings, hub, lambda: "".join(render() for render in metrics_renderers)
+                ),
                 _hypercorn_config(_bind(addr, settings.port), settings),
                 shutdown_trigger=stopped_by_hypercorn.wait,
             )
@@ -143,8 +150,11 @@ async def _watch_signals(stop: trio.Event, scope: trio.CancelScope) -> None:
 async def _run_media(
     settings: Any,
     scope: trio.CancelScope,
+    publish_metrics: Callable[[Callable[[], str]], None],
     *,
     task_status: trio.TaskStatus[ServerPeer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     with scope:
-        await run_webrtc_service(settings, task_status=task_status)
+        await run_webrtc_service(
+            settings, publish_metrics=publish_metrics, task_status=task_status
+        )

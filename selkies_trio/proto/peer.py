@@ -278,6 +278,10 @@ class PeerTransport:
         if self.datachannels is not None:
             while (event := self.datachannels.next_event()) is not None:
                 self._events.append(DataChannelEventReceived(event))
+                if isinstance(event, dc.TransportClosed):
+                    # An aborted association cannot restart without renegotiation, and a
+                    # session without its input channel is useless: end the whole peer.
+                    self.close(f"SCTP association closed: {event.reason}")
         return self._events.popleft() if self._events else None
 
     # ---- media -----------------------------------------------------------------------

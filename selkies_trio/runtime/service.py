@@ -3,7 +3,11 @@
     run_webrtc_service()  nursery
      ├─ UDP mux (one socket for every peer)
      ├─ broadcast hub (capture → encode once → every subscriber)
+     ├─ audio hub (monitor or tone → Opus once → every subscriber), if audio is enabled
      └─ session manager (one nursery per browser)
+
+`MediaStatistics` turns the hubs' and peers' figures into the dashboard's `stats`
+message and the `/metrics` lines.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ import psutil
 import trio
 
 from ..input.config import InputConfig
+from ..media.audio import OpusEncoder, open_audio_source
 from ..media.capture_synthetic import SyntheticSource
 from ..media.capture_x11 import X11CaptureSource
 from ..media.encoder import H264Encoder
 from ..media.frames import CaptureSource
+from .audio_hub import AudioHub
 from .hub import BroadcastHub
 from .input_service import InputService
 from .sessions import SessionManager
 from .udp_mux import UdpMux
-from .webrtc import WebRtcEnvironment, client_permissions, run_session
+from .webrtc import RtpSender, WebRtcEnvironment, client_permissions, run_session
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,145 @@ def input_config(settings: Any) -> InputConfig:
     )
 
 
+def audio_hub_from_settings(settings: Any) -> AudioHub | None:
+    """The audio hub for `SELKIES_AUDIO_*`, or None when audio is disabled."""
+    if not bool(getattr(settings, "audio_enabled", True)):
+        log.info("audio disabled (SELKIES_AUDIO_ENABLED=false)")
+        return None
+    device = str(getattr(settings, "audio_device_name", "") or "output.monitor")
+    bitrate = int(getattr(settings, "audio_bitrate", 128_000) or 128_000)
+    return AudioHub(lambda: open_audio_source(device), OpusEncoder, bitrate=bitrate)
+
+
+class MediaStatistics:
+    """Figures of the hubs and the peers for the dashboard and `/metrics`."""
+
+    # The CPU figure is sampled at most this often, whatever the number of viewers:
+    # psutil measures CPU between two calls, so calls too close together say little.
+    CPU_SAMPLE_INTERVAL = 1.0
+
+    def __init__(self, environment: WebRtcEnvironment) -> None:
+        self.environment = environment
+        self._process = psutil.Process(os.getpid())
+        self._process.cpu_percent(None)
+        self._cpu_percent = 0.0
+        self._cpu_sampled_at = -float("inf")
+
+    def _cpu(self) -> float:
+        now = trio.current_time()
+        if now - self._cpu_sampled_at >= self.CPU_SAMPLE_INTERVAL:
+            self._cpu_percent = self._process.cpu_percent(None)
+            self._cpu_sampled_at = now
+        return self._cpu_percent
+
+    def stats_payload(self) -> dict[str, Any]:
+        """The `data` of the `stats` message on `input`."""
+        video = self.environment.hub.statistics()
+        payload: dict[str, Any] = {
+            "cpu_percent": round(self._cpu(), 1),
+            "memory_bytes": self._process.memory_info().rss,
+            "encoder": video.encoder_name,
+            "resolution": f"{video.width}x{video.height}",
+            "encoder_fps": round(video.encoded_fps, 1),
+            "video_bitrate_kbps": round(video.encoded_bitrate_kbps, 1),
+            "encode_ms": round(video.mean_encode_ms, 2),
+            "viewers": len(video.subscribers),
+            "video_queue_drops": sum(s.dropped for s in video.subscribers),
+        }
+        audio_hub = self.environment.audio_hub
+        if audio_hub is not None:
+            audio = audio_hub.statistics()
+            payload["audio_source"] = audio.source_name
+            payload["audio_bitrate_kbps"] = round(audio.encoded_bitrate_kbps, 1)
+            payload["audio_queue_drops"] = sum(s.dropped for s in audio.subscribers)
+        return payload
+
+    def render_metrics(self) -> str:
+        """Prometheus text lines for the media engine and the peers."""
+        video = self.environment.hub.statistics()
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help_text: str,
+                   samples: list[tuple[str, float | int]]) -> None:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+            for labels, value in samples:
+                lines.append(f"{name}{labels} {value}")
+
+        metric("selkies_video_encoders_opened_total", "counter",
+               "Video encoders opened (one per streaming period, shared by all viewers).",
+               [("", video.streams_started)])
+        metric("selkies_video_streaming", "gauge", "1 while the video encoder runs.",
+               [("", int(video.streaming))])
+        metric("selkies_video_subscribers", "gauge", "Viewers subscribed to the video hub.",
+               [("", len(video.subscribers))])
+        metric("selkies_video_frames_encoded_total", "counter", "Video frames encoded.",
+               [("", video.frames_encoded)])
+        metric("selkies_video_keyframes_total", "counter", "Video keyframes encoded.",
+               [("", video.keyframes)])
+        metric("selkies_video_encoded_fps", "gauge", "Frames encoded per second, recently.",
+               [("", round(video.encoded_fps, 2))])
+        metric("selkies_video_bitrate_kbps", "gauge", "Encoded video bitrate, recently.",
+               [("", round(video.encoded_bitrate_kbps, 1))])
+        metric("selkies_video_encode_milliseconds", "gauge", "Mean encode time per frame.",
+               [("", round(video.mean_encode_ms, 3))])
+        metric("selkies_video_subscriber_dropped_frames_total", "counter",
+               "Frames a viewer lost because its queue was full.",
+               [(_labels(subscriber=s.name), s.dropped) for s in video.subscribers])
+        metric("selkies_video_subscriber_delivered_frames_total", "counter",
+               "Frames handed to a viewer.",
+               [(_labels(subscriber=s.name), s.delivered) for s in video.subscribers])
+        peers = sorted(self.environment.peers.items())
+        rtp_packets: list[tuple[str, float | int]] = []
+        rtp_bytes: list[tuple[str, float | int]] = []
+        for client_id, media in peers:
+            senders: list[tuple[str, RtpSender]] = [("video", media.video)]
+            if media.audio is not None:
+                senders.append(("audio", media.audio))
+            for kind, sender in senders:
+                labels = _labels(client=client_id, kind=kind)
+                rtp_packets.append((labels, sender.packets))
+                rtp_bytes.append((labels, sender.octets))
+        metric("selkies_peer_rtp_packets_total", "counter", "RTP packets sent to a peer.",
+               rtp_packets)
+        metric("selkies_peer_rtp_payload_bytes_total", "counter",
+               "RTP payload bytes sent to a peer.", rtp_bytes)
+        metric("selkies_peer_srtp_bytes_total", "counter",
+               "Protected RTP bytes (headers, payloads, SRTP tags) sent to a peer.",
+               [(_labels(client=client_id), media.transport.stats.rtp_bytes_sent)
+                for client_id, media in peers])
+        audio_hub = self.environment.audio_hub
+        metric("selkies_audio_enabled", "gauge", "1 if sessions are offered Opus audio.",
+               [("", int(audio_hub is not None))])
+        if audio_hub is not None:
+            audio = audio_hub.statistics()
+            metric("selkies_audio_encoders_opened_total", "counter",
+                   "Opus encoders opened (shared by all listeners).",
+                   [("", audio.streams_started)])
+            metric("selkies_audio_streaming", "gauge", "1 while audio capture runs.",
+                   [("", int(audio.streaming))])
+            metric("selkies_audio_packets_encoded_total", "counter", "Opus packets encoded.",
+                   [("", audio.packets_encoded)])
+            metric("selkies_audio_bitrate_kbps", "gauge", "Encoded audio bitrate, recently.",
+                   [("", round(audio.encoded_bitrate_kbps, 1))])
+            metric("selkies_audio_encode_milliseconds", "gauge",
+                   "Mean Opus encode time per 20 ms frame.",
+                   [("", round(audio.mean_encode_ms, 3))])
+            metric("selkies_audio_subscriber_dropped_packets_total", "counter",
+                   "Opus packets a listener lost because its queue was full.",
+                   [(_labels(subscriber=s.name), s.dropped) for s in audio.subscribers])
+        return "\n".join(lines) + "\n"
+
+
+def _label_value(value: str) -> str:
+    # Prometheus text format: backslash, double quote and newline are escaped.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{key}="{_label_value(value)}"' for key, value in labels.items()) + "}"
+
+
 def _initial_rate(settings: Any) -> tuple[int, int | None]:
     fps = int(getattr(settings, "framerate", 30) or 30)
     return fps, None
@@ -76,6 +221,7 @@ async def run_webrtc_service(
     display: str | None = None,
     source: Callable[[], CaptureSource] | None = None,
     on_channel_message: Callable[[str, str, str | bytes], None] | None = None,
+    publish_metrics: Callable[[Callable[[], str]], None] | None = None,
     task_status: trio.TaskStatus[SessionManager] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     addresses = host_addresses(getattr(settings, "ice_addresses", ()) or ())
@@ -99,10 +245,15 @@ async def run_webrtc_service(
         bitrate_kbps=4000,
     )
     input_service = InputService(display, input_config(settings))
+    audio_hub = audio_hub_from_settings(settings)
     environment = WebRtcEnvironment(
         mux=mux, hub=hub, addresses=addresses, on_channel_message=on_channel_message,
-        input=input_service, settings_payload=settings.client_payload,
+        input=input_service, settings_payload=settings.client_payload, audio_hub=audio_hub,
     )
+    statistics = MediaStatistics(environment)
+    environment.stats_payload = statistics.stats_payload
+    if publish_metrics is not None:
+        publish_metrics(statistics.render_metrics)
     manager = SessionManager(
         f"server-{uuid.uuid4()}", lambda context: run_session(context, environment)
     )
@@ -117,6 +268,8 @@ async def run_webrtc_service(
     async with trio.open_nursery() as nursery:
         await nursery.start(mux.run)
         await nursery.start(hub.run)
+        if audio_hub is not None:
+            await nursery.start(audio_hub.run)
         await nursery.start(input_service.run)
         await nursery.start(manager.run)
         log.info("WebRTC: host candidates %s on UDP port %d", ", ".join(addresses),

@@ -3,7 +3,10 @@
     run_session()  one nursery per browser
      ├─ transport driver: datagrams in, timers, datagrams out (PeerTransport)
      ├─ signalling: the browser's answer and trickled candidates
-     └─ video sender: hub subscription → RTP (shared payloads) → SRTP → UDP
+     ├─ video sender: hub subscription → RTP (shared payloads) → SRTP → UDP
+     ├─ audio sender: audio hub subscription → RTP (RFC 7587, one Opus packet each)
+     ├─ sender reports (RTCP SR per outgoing SSRC)
+     └─ input channel: settings, pings, and a `stats` message every `stats_interval`
 
 The sans-IO `PeerTransport` does the protocol work; this module only feeds it
 bytes and `now`, flushes what it wants sent, and re-arms its one deadline.
@@ -25,9 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..input import server_messages
 from ..input.permissions import ClientPermissions, Role
+from ..media.audio import EncodedAudio
 from ..proto import datachannel as dc
 from ..proto.dtls.certificate import generate_certificate
 from ..proto.h264 import packetize_annex_b
+from ..proto.opus import OPUS_CLOCK_RATE, opus_payload
 from ..proto.peer import (
     DataChannelEventReceived,
     IceStateChanged,
@@ -49,6 +54,7 @@ from ..proto.rtp import SDES_MID_URI, HeaderExtension, RtpPacket, encode_mid, se
 from ..proto.rtp_history import RtpPacketHistory
 from ..proto.sdp import SdpParseError, parse_sdp_untrusted
 from ..proto.sdp_negotiation import (
+    DEFAULT_AUDIO_PAYLOAD_TYPE,
     DEFAULT_EXTENSION_IDS,
     DEFAULT_VIDEO_PAYLOAD_TYPE,
     LocalTrack,
@@ -56,6 +62,7 @@ from ..proto.sdp_negotiation import (
     MediaSection,
     build_offer,
 )
+from .audio_hub import AudioHub
 from .channels import SessionChannels
 from .hub import BroadcastHub
 from .input_service import InputService
@@ -64,8 +71,11 @@ from .udp_mux import PeerPort, UdpMux
 
 log = logging.getLogger(__name__)
 
+# BUNDLE order: video, then audio when it is enabled, then the data channel.
 VIDEO_MID = "0"
+AUDIO_MID = "1"
 DATA_MID = "1"
+DATA_MID_WITH_AUDIO = "2"
 RTP_MTU = 1200
 # RTP header (12) + mid extension (8) + SRTP tag (10) stay inside RTP_MTU.
 MAX_PAYLOAD = RTP_MTU - 40
@@ -101,6 +111,13 @@ class WebRtcEnvironment:
         ("input", True, None),
         ("pointer", False, 0),
     )
+    # Opus audio for every session; None offers no audio m-line.
+    audio_hub: AudioHub | None = None
+    # The payload of the periodic `stats` message on `input`; None sends none.
+    stats_payload: Callable[[], dict[str, Any]] | None = None
+    stats_interval: float = 2.0
+    # The RTP senders of every live session by client id (for statistics).
+    peers: dict[str, PeerMedia] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.certificate is None or self.private_key is None:
@@ -152,50 +169,43 @@ class TransportDriver:
         await self.flush()
 
 
-class VideoSender:
-    """Adds this peer's RTP header to the shared payloads and hands them to SRTP."""
+class RtpSender:
+    """One outgoing RTP stream of a peer: its SSRC, sequence and timestamp origin.
 
-    def __init__(self, transport: PeerTransport, random: Callable[[int], bytes]) -> None:
+    The payloads are shared between peers; only the 12-byte header (and the mid
+    extension, RFC 8843 section 15) is written per peer.
+    """
+
+    def __init__(self, transport: PeerTransport, random: Callable[[int], bytes], *,
+                 payload_type: int, clock_rate: int, mid: str) -> None:
         self.transport = transport
+        self.payload_type = payload_type
+        self.clock_rate = clock_rate
+        self.mid = mid
         self.ssrc = int.from_bytes(random(4), "big") or 1
         self.sequence = int.from_bytes(random(2), "big")
         self.timestamp_offset = int.from_bytes(random(4), "big")
-        self.history = RtpPacketHistory()
         self.packets = 0
         self.octets = 0
         self.last_rtp_timestamp = 0
-        self.keyframe_requests = 0
         self.mid_extension_id = DEFAULT_EXTENSION_IDS[SDES_MID_URI]
+        self._mid_extension = (HeaderExtension(self.mid_extension_id, encode_mid(mid)),)
 
-    def rtp_timestamp(self, capture_time: float) -> int:
-        return (int(capture_time * VIDEO_CLOCK) + self.timestamp_offset) & 0xFFFFFFFF
-
-    def send_frame(self, payloads: list[bytes], capture_time: float) -> None:
-        timestamp = self.rtp_timestamp(capture_time)
-        now = trio.current_time()
-        mid = (HeaderExtension(self.mid_extension_id, encode_mid(VIDEO_MID)),)
-        for index, payload in enumerate(payloads):
-            packet = RtpPacket(
-                payload_type=DEFAULT_VIDEO_PAYLOAD_TYPE,
-                sequence_number=self.sequence,
-                timestamp=timestamp,
-                ssrc=self.ssrc,
-                payload=payload,
-                marker=index == len(payloads) - 1,
-                extensions=mid,
-            ).to_bytes()
-            self.history.store(self.sequence, packet, now)
-            self.transport.send_rtp(packet)
-            self.sequence = sequence_add(self.sequence, 1)
-            self.packets += 1
-            self.octets += len(payload)
+    def _packet(self, payload: bytes, timestamp: int, marker: bool) -> bytes:
+        packet = RtpPacket(
+            payload_type=self.payload_type,
+            sequence_number=self.sequence,
+            timestamp=timestamp,
+            ssrc=self.ssrc,
+            payload=payload,
+            marker=marker,
+            extensions=self._mid_extension,
+        ).to_bytes()
+        self.sequence = sequence_add(self.sequence, 1)
+        self.packets += 1
+        self.octets += len(payload)
         self.last_rtp_timestamp = timestamp
-
-    def retransmit(self, lost: Sequence[int]) -> int:
-        packets = self.history.retransmissions(list(lost), trio.current_time())
-        for packet in packets:
-            self.transport.send_rtp(packet)
-        return len(packets)
+        return packet
 
     def sender_report(self) -> bytes:
         wall = time.time()
@@ -208,18 +218,81 @@ class VideoSender:
         ).to_bytes()
 
 
+class VideoSender(RtpSender):
+    """H.264 (RFC 6184): one access unit per RTP timestamp, marker on its last packet."""
+
+    def __init__(self, transport: PeerTransport, random: Callable[[int], bytes]) -> None:
+        super().__init__(transport, random, payload_type=DEFAULT_VIDEO_PAYLOAD_TYPE,
+                         clock_rate=VIDEO_CLOCK, mid=VIDEO_MID)
+        self.history = RtpPacketHistory()
+        self.keyframe_requests = 0
+
+    def rtp_timestamp(self, capture_time: float) -> int:
+        return (int(capture_time * VIDEO_CLOCK) + self.timestamp_offset) & 0xFFFFFFFF
+
+    def send_frame(self, payloads: list[bytes], capture_time: float) -> None:
+        timestamp = self.rtp_timestamp(capture_time)
+        now = trio.current_time()
+        for index, payload in enumerate(payloads):
+            sequence = self.sequence
+            packet = self._packet(payload, timestamp, index == len(payloads) - 1)
+            self.history.store(sequence, packet, now)
+            self.transport.send_rtp(packet)
+
+    def retransmit(self, lost: Sequence[int]) -> int:
+        packets = self.history.retransmissions(list(lost), trio.current_time())
+        for packet in packets:
+            self.transport.send_rtp(packet)
+        return len(packets)
+
+
+class AudioSender(RtpSender):
+    """Opus (RFC 7587): one packet per RTP packet, 48 kHz timestamps counted in samples."""
+
+    def __init__(self, transport: PeerTransport, random: Callable[[int], bytes]) -> None:
+        super().__init__(transport, random, payload_type=DEFAULT_AUDIO_PAYLOAD_TYPE,
+                         clock_rate=OPUS_CLOCK_RATE, mid=AUDIO_MID)
+        self._first_sample: int | None = None
+
+    def rtp_timestamp(self, sample_index: int) -> int:
+        return (sample_index + self.timestamp_offset) & 0xFFFFFFFF
+
+    def send_packet(self, packet: EncodedAudio) -> None:
+        # RFC 7587 4.2: the marker bit flags the first packet of a talkspurt; for us,
+        # the first packet this peer gets (it may join a running stream).
+        first = self._first_sample is None or packet.first
+        if first:
+            self._first_sample = packet.sample_index
+        timestamp = self.rtp_timestamp(packet.sample_index)
+        self.transport.send_rtp(self._packet(opus_payload(packet.data), timestamp, first))
+
+
+@dataclass
+class PeerMedia:
+    """The RTP senders of one session, for statistics."""
+
+    transport: PeerTransport
+    video: VideoSender
+    audio: AudioSender | None
+
+
 def _build_offer(transport: PeerTransport, candidates: list[str], ssrc: int,
-                 random: Callable[[int], bytes]) -> str:
+                 random: Callable[[int], bytes], audio_ssrc: int | None = None) -> str:
     track = LocalTrack(ssrc=ssrc, cname="selkies-trio", stream_id="desktop", track_id="video")
+    sections = [MediaSection("video", VIDEO_MID, "sendonly", track)]
+    if audio_ssrc is None:
+        sections.append(MediaSection("application", DATA_MID))
+    else:
+        audio = LocalTrack(ssrc=audio_ssrc, cname="selkies-trio", stream_id="desktop",
+                           track_id="audio")
+        sections.append(MediaSection("audio", AUDIO_MID, "sendonly", audio))
+        sections.append(MediaSection("application", DATA_MID_WITH_AUDIO))
     offer = build_offer(
         LocalTransport(
             transport.local_ufrag, transport.local_pwd, transport.local_fingerprint,
             "actpass", candidates=tuple(candidates), end_of_candidates=True,
         ),
-        [
-            MediaSection("video", VIDEO_MID, "sendonly", track),
-            MediaSection("application", DATA_MID),
-        ],
+        sections,
         random=random,
     )
     return offer.to_sdp()
@@ -232,6 +305,7 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
     ready = trio.Event()
     closed_reason: list[str] = []
     sender = VideoSender(transport, env.random)
+    audio_sender = AudioSender(transport, env.random) if env.audio_hub is not None else None
     subscription_ref: list[Any] = []
 
     def on_event(event: Any) -> None:
@@ -274,13 +348,19 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
         transport.finish_gathering()
         candidates = list(transport.ice.local_candidates())
         context.send_signal({"sdp": {"type": "offer",
-                                     "sdp": _build_offer(transport, candidates, sender.ssrc,
-                                                         env.random)}})
+                                     "sdp": _build_offer(
+                                         transport, candidates, sender.ssrc, env.random,
+                                         audio_sender.ssrc if audio_sender else None)}})
+        env.peers[context.client_id] = PeerMedia(transport, sender, audio_sender)
+        senders: list[RtpSender] = [sender] if audio_sender is None else [sender, audio_sender]
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_signalling_loop, context, transport, driver)
             nursery.start_soon(_video_loop, env.hub, transport, driver, sender, ready,
                                subscription_ref)
-            nursery.start_soon(_sender_reports, transport, driver, sender, ready)
+            if env.audio_hub is not None and audio_sender is not None:
+                nursery.start_soon(_audio_loop, env.audio_hub, transport, driver,
+                                   audio_sender, ready)
+            nursery.start_soon(_sender_reports, transport, driver, senders, ready)
             nursery.start_soon(_input_channel, context, env, channels)
             nursery.start_soon(channels.run_echo, ECHO_LABEL)
             # The driver returns once the transport has closed, for whatever reason.
@@ -289,6 +369,7 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
         log.info("session %s: transport closed: %s", context.client_id,
                  closed_reason[0] if closed_reason else "unknown")
     finally:
+        env.peers.pop(context.client_id, None)
         port.close()
         transport.close()
         if env.input is not None:
@@ -330,12 +411,25 @@ async def _video_loop(hub: BroadcastHub, transport: PeerTransport, driver: Trans
             await driver.flush()
 
 
+async def _audio_loop(hub: AudioHub, transport: PeerTransport, driver: TransportDriver,
+                      sender: AudioSender, ready: trio.Event) -> None:
+    await ready.wait()
+    async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
+        async for packet in subscription:
+            if not transport.ready:
+                break
+            sender.send_packet(packet)
+            await driver.flush()
+
+
 async def _sender_reports(transport: PeerTransport, driver: TransportDriver,
-                          sender: VideoSender, ready: trio.Event) -> None:
+                          senders: Sequence[RtpSender], ready: trio.Event) -> None:
     await ready.wait()
     while transport.ready:
-        if sender.packets:
-            transport.send_rtcp(sender.sender_report())
+        reports = [sender.sender_report() for sender in senders if sender.packets]
+        for report in reports:
+            transport.send_rtcp(report)
+        if reports:
             await driver.flush()
         await trio.sleep(SENDER_REPORT_INTERVAL)
 
@@ -388,6 +482,17 @@ async def _input_channel(context: SessionContext, env: WebRtcEnvironment,
             permissions, lambda frame: channels.send_nowait("input", frame)
         ):
             channels.send_nowait("input", frame)
+    async with trio.open_nursery() as nursery:
+        if env.stats_payload is not None:
+            nursery.start_soon(_send_stats, channels, env.stats_payload, env.stats_interval)
+        while True:
+            channels.send_nowait("input", server_messages.ping(time.time() * 1000))
+            await trio.sleep(env.ping_interval)
+
+
+async def _send_stats(channels: SessionChannels, payload: Callable[[], dict[str, Any]],
+                      interval: float) -> None:
+    """The dashboard's server figures (CPU, memory, encoder) on `input`."""
     while True:
-        channels.send_nowait("input", server_messages.ping(time.time() * 1000))
-        await trio.sleep(env.ping_interval)
+        channels.send_nowait("input", server_messages.stats(payload()))
+        await trio.sleep(interval)
