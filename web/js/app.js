@@ -1,49 +1,343 @@
-// Entry point: signalling, the peer connection, video, and the data channels.
-import { FINAL_CLOSE_CODES, Signalling, roleFromHash, signallingUrl } from "./signalling.js";
+// Entry point: signalling, the peer connection, video and audio, the data
+// channels, and wiring between input capture, gamepads and the dashboard.
+import { ClipboardReceiver, clipboardMessages } from "./clipboard.js";
+import { Dashboard } from "./dashboard.js";
+import { GamepadBridge } from "./gamepad.js";
+import { InputCapture } from "./input.js";
+import { FINAL_CLOSE_CODES, Signalling, closeReason, roleFromHash, signallingUrl } from "./signalling.js";
+import { StatsSampler } from "./stats.js";
 
 const video = document.getElementById("stream");
+const audio = document.getElementById("audio");
+const stage = document.getElementById("stage");
 const statusLine = document.getElementById("status");
+const audioButton = document.getElementById("audio-unmute");
 
+const RESIZE_DEBOUNCE_MS = 300;
+const STATS_INTERVAL_MS = 1000;
+const TELEMETRY_EVERY = 5; // stats samples between `_f`/`_l` reports
+const DISCONNECTED_GRACE_MS = 5000;
+const MAX_BACKOFF_S = 30;
+
+const role = roleFromHash(window.location.hash);
+const token = new URLSearchParams(window.location.search).get("token");
+
+// Tests, embedding pages and the dashboard read the live state from here.
 const state = {
+  role,
   pc: null,
   signalling: null,
   channels: new Map(),
   serverSettings: null,
+  lastLatency: undefined,
+  onUpdate: null,
+  onServerStats: null,
   status: "connecting",
+  connectionState: "new",
   attempts: 0,
+  stats: null,
+  serverStats: null,
+  requestedSize: null,
+  serverClipboard: null,
+  source: null,
+  mkAccess: role.client_type === "controller",
+  sent: { input: 0, pointer: 0 },
+  tap: null,
 };
-// Tests and the dashboard read the live state from here.
 window.selkiesClient = state;
 
-function setStatus(text, visible = true) {
-  state.status = text;
-  statusLine.textContent = text;
-  statusLine.classList.toggle("hidden", !visible);
+function notify() {
+  try {
+    state.onUpdate?.();
+  } catch (error) {
+    console.warn("onUpdate hook failed:", error);
+  }
 }
 
-function onChannelMessage(channel, data) {
-  if (channel.label !== "input" || typeof data !== "string") return;
+function openChannel(label) {
+  const channel = state.channels.get(label);
+  return channel && channel.readyState === "open" ? channel : null;
+}
+
+// Every outgoing message passes here; `state.tap(label, text)`, when set, sees it
+// (diagnostics and tests).
+function sendOn(channel, text) {
+  channel.send(text);
+  state.sent[channel.label] = (state.sent[channel.label] ?? 0) + 1;
+  if (state.tap) state.tap(channel.label, text);
+  return true;
+}
+
+function sendInput(text) {
+  const channel = openChannel("input");
+  return channel ? sendOn(channel, text) : false;
+}
+
+function sendPointer(text) {
+  const channel = openChannel("pointer");
+  return channel ? sendOn(channel, text) : sendInput(text);
+}
+
+let transferCounter = 0;
+function sendClipboard(text) {
+  if (!state.mkAccess) return false;
+  transferCounter += 1;
+  let ok = true;
+  for (const message of clipboardMessages(text, `c${Date.now().toString(36)}${transferCounter}`)) {
+    ok = sendInput(message) && ok;
+  }
+  if (ok) state.lastClipboardSent = text;
+  return ok;
+}
+
+const input = new InputCapture({ video, sink: document.getElementById("keyboard-sink"), send: sendInput, sendPointer });
+const gamepads = new GamepadBridge(sendInput);
+const sampler = new StatsSampler();
+const clipboardReceiver = new ClipboardReceiver();
+state.input = input;
+state.sendClipboard = sendClipboard;
+
+const dashboard = new Dashboard(document.getElementById("sidebar"), {
+  sendSettings: (values) => sendInput(`SETTINGS,${JSON.stringify(values)}`),
+  sendClipboard,
+  requestPointerLock: () => input.requestPointerLock(),
+  toggleFullscreen: () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else document.documentElement.requestFullscreen?.().catch(() => {});
+  },
+});
+dashboard.setRole(role);
+state.dashboard = dashboard;
+
+function setStatus(text, connectionState) {
+  state.status = text;
+  state.connectionState = connectionState;
+  statusLine.textContent = text;
+  statusLine.classList.toggle("hidden", connectionState === "connected");
+  dashboard.setConnection(text, connectionState);
+  notify();
+}
+
+// ---- input rights ------------------------------------------------------------------
+
+function updateInputRights() {
+  const open = openChannel("input") !== null;
+  const capture = open && state.mkAccess && role.client_slot !== -1;
+  const wasEnabled = input.enabled;
+  input.setEnabled(capture);
+  // A fresh connection takes the keyboard unless the user is typing somewhere else.
+  if (capture && !wasEnabled && document.activeElement === document.body) input.focus();
+  gamepads.setEnabled(open && role.client_slot !== -1);
+  dashboard.setGamepads(gamepads.connected);
+}
+
+window.addEventListener("gamepadconnected", () => dashboard.setGamepads(gamepads.connected));
+window.addEventListener("gamepaddisconnected", () => dashboard.setGamepads(gamepads.connected));
+
+// ---- resize to the viewport ----------------------------------------------------------
+
+function manualResolution() {
+  return Boolean(state.serverSettings?.is_manual_resolution_mode?.value);
+}
+
+function sendResize() {
+  if (!state.mkAccess || role.client_type !== "controller" || manualResolution()) return;
+  const scale = window.devicePixelRatio || 1;
+  // Even sizes: the encoder's 4:2:0 chroma needs them.
+  const width = Math.floor((stage.clientWidth * scale) / 2) * 2;
+  const height = Math.floor((stage.clientHeight * scale) / 2) * 2;
+  if (width < 2 || height < 2) return;
+  const key = `${width}x${height}@${scale}`;
+  if (state.requestedSize?.key === key) return;
+  if (sendInput(`r,${width}x${height}`) && sendInput(`s,${scale}`)) {
+    state.requestedSize = { key, width, height, scale };
+    notify();
+  }
+}
+
+let resizeTimer = null;
+function scheduleResize() {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(sendResize, RESIZE_DEBOUNCE_MS);
+}
+new ResizeObserver(scheduleResize).observe(stage);
+// A move to a screen with another pixel ratio changes no CSS size, only the ratio.
+window.addEventListener("resize", scheduleResize);
+
+// ---- server messages -------------------------------------------------------------------
+
+function setCursor(data) {
+  if (!data || !data.curdata) {
+    video.style.cursor = "";
+    return;
+  }
+  const hotx = Number(data.hotx) || 0;
+  const hoty = Number(data.hoty) || 0;
+  video.style.cursor = `url("data:image/png;base64,${data.curdata}") ${hotx} ${hoty}, auto`;
+  state.cursor = data;
+}
+
+async function receiveClipboard(type, data) {
+  const complete = clipboardReceiver.receive(type, data);
+  if (!complete || complete.text === undefined) return;
+  state.serverClipboard = complete.text;
+  state.lastClipboardSent = complete.text;
+  dashboard.setClipboard(complete.text);
+  notify();
+  if (document.hasFocus()) {
+    try {
+      await navigator.clipboard.writeText(complete.text);
+    } catch {
+      // The user has not allowed clipboard writes; the sidebar box still shows it.
+    }
+  }
+}
+
+function onSystem(action) {
+  const [name, ...rest] = String(action).split(",");
+  const value = rest.join(",");
+  if (name === "mk_access") {
+    state.mkAccess = value === "1";
+    updateInputRights();
+  } else if (name === "video_source") {
+    state.source = value;
+    dashboard.setSource(value);
+  } else if (name === "resolution") {
+    state.serverResolution = value;
+  }
+}
+
+function onInputMessage(channel, raw) {
+  if (typeof raw !== "string") return;
   let message;
   try {
-    message = JSON.parse(data);
+    message = JSON.parse(raw);
   } catch {
     return;
   }
-  if (message.type === "server_settings") {
-    state.serverSettings = message.data;
-  } else if (message.type === "ping") {
-    channel.send(`pong,${message.data.start_time}`);
-  } else if (message.type === "latency_measurement") {
-    state.lastLatency = message.data.latency_ms;
+  const data = message.data;
+  switch (message.type) {
+    case "server_settings":
+      state.serverSettings = data;
+      dashboard.applyServerSettings(data);
+      dashboard.setRole(role);
+      sendResize();
+      break;
+    case "ping":
+      sendOn(channel, `pong,${data.start_time}`);
+      break;
+    case "latency_measurement":
+      state.lastLatency = data.latency_ms;
+      break;
+    case "cursor":
+      setCursor(data);
+      break;
+    case "clipboard-msg":
+    case "clipboard-msg-start":
+    case "clipboard-msg-data":
+    case "clipboard-msg-end":
+      receiveClipboard(message.type, data ?? {});
+      break;
+    case "system":
+      onSystem(data?.action ?? "");
+      break;
+    case "stats":
+      state.serverStats = data;
+      dashboard.showServerStats(data);
+      state.onServerStats?.(data);
+      break;
+    default:
+      break;
   }
-  state.onUpdate?.();
+  notify();
 }
 
 function watchChannel(channel) {
   state.channels.set(channel.label, channel);
-  channel.addEventListener("message", (event) => onChannelMessage(channel, event.data));
-  channel.addEventListener("close", () => state.channels.delete(channel.label));
+  channel.addEventListener("open", () => {
+    updateInputRights();
+    notify();
+  });
+  channel.addEventListener("message", (event) => {
+    if (channel.label === "input") onInputMessage(channel, event.data);
+  });
+  channel.addEventListener("close", () => {
+    if (state.channels.get(channel.label) === channel) state.channels.delete(channel.label);
+    updateInputRights();
+  });
+  if (channel.readyState === "open") updateInputRights();
 }
+
+// ---- media ------------------------------------------------------------------------------
+
+function minimiseBuffering(receiver) {
+  // Play frames as soon as they decode: an interactive desktop wants latency, not smoothness.
+  try {
+    if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = 0;
+    receiver.playoutDelayHint = 0;
+  } catch (error) {
+    console.debug("cannot lower the playout delay:", error);
+  }
+}
+
+function playAudio() {
+  if (!audio.srcObject) return;
+  audio.play().then(() => {
+    audioButton.hidden = true;
+  }).catch(() => {
+    // Autoplay policy: wait for a click or key press.
+    audioButton.hidden = false;
+  });
+}
+
+function onTrack(event) {
+  minimiseBuffering(event.receiver);
+  if (event.track.kind === "video") {
+    video.srcObject = new MediaStream([event.track]);
+  } else if (event.track.kind === "audio") {
+    audio.srcObject = new MediaStream([event.track]);
+    playAudio();
+  }
+}
+
+for (const gesture of ["pointerdown", "keydown"]) {
+  window.addEventListener(gesture, () => {
+    if (audio.srcObject && audio.paused) playAudio();
+  }, { capture: true });
+}
+audioButton.addEventListener("click", playAudio);
+
+video.addEventListener("resize", () => {
+  state.remoteSize = { width: video.videoWidth, height: video.videoHeight };
+  notify();
+});
+
+// ---- stats --------------------------------------------------------------------------------
+
+let statsTimer = null;
+let statsCount = 0;
+function startStats() {
+  if (statsTimer !== null) return;
+  statsTimer = setInterval(async () => {
+    const pc = state.pc;
+    if (!pc || pc.connectionState !== "connected") return;
+    try {
+      const sample = await sampler.sample(pc);
+      state.stats = sample;
+      dashboard.showStats(sample, state.lastLatency);
+      statsCount += 1;
+      if (statsCount % TELEMETRY_EVERY === 0) {
+        sendInput(`_f,${sample.fps.toFixed(1)}`);
+        if (state.lastLatency !== undefined) sendInput(`_l,${Number(state.lastLatency).toFixed(0)}`);
+      }
+      notify();
+    } catch (error) {
+      console.debug("getStats failed:", error);
+    }
+  }, STATS_INTERVAL_MS);
+}
+
+// ---- connection ----------------------------------------------------------------------------
 
 async function onSignal(message) {
   const pc = state.pc;
@@ -53,18 +347,28 @@ async function onSignal(message) {
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
       state.signalling.send({ sdp: { type: answer.type, sdp: answer.sdp } });
+      setStatus("connecting media", "connecting");
     }
   } else if (message.ice) {
     if (message.ice.candidate) await pc.addIceCandidate(message.ice);
   }
 }
 
+let disconnectedTimer = null;
+
+function teardown() {
+  clearTimeout(disconnectedTimer);
+  state.pc?.close();
+  state.channels.clear();
+  updateInputRights();
+  sampler.reset();
+  state.requestedSize = null;
+}
+
 function start() {
   const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
   state.pc = pc;
-  pc.addEventListener("track", (event) => {
-    video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
-  });
+  pc.addEventListener("track", onTrack);
   pc.addEventListener("datachannel", (event) => watchChannel(event.channel));
   pc.addEventListener("icecandidate", (event) => {
     const ice = event.candidate
@@ -73,36 +377,84 @@ function start() {
     state.signalling.send({ ice });
   });
   pc.addEventListener("connectionstatechange", () => {
+    if (state.pc !== pc) return;
+    clearTimeout(disconnectedTimer);
     if (pc.connectionState === "connected") {
       state.attempts = 0;
-      setStatus("connected", false);
+      setStatus("connected", "connected");
+      startStats();
     } else if (pc.connectionState === "failed") {
-      setStatus("connection failed; retrying");
-      state.signalling.close();
+      setStatus("media connection failed", "failed");
+      signalling.close();
+    } else if (pc.connectionState === "disconnected") {
+      setStatus("media connection interrupted", "connecting");
+      disconnectedTimer = setTimeout(() => signalling.close(), DISCONNECTED_GRACE_MS);
     }
   });
 
-  const signalling = new Signalling(signallingUrl(window.location), roleFromHash(window.location.hash));
+  const meta = { ...role, display_id: "primary" };
+  if (token) meta.client_token = token;
+  const signalling = new Signalling(signallingUrl(window.location), meta);
   state.signalling = signalling;
+  signalling.addEventListener("session", () => setStatus("negotiating", "connecting"));
   signalling.addEventListener("message", (event) => {
-    onSignal(event.detail).catch((error) => setStatus(`negotiation failed: ${error.message}`));
+    onSignal(event.detail).catch((error) => setStatus(`negotiation failed: ${error.message}`, "failed"));
   });
-  signalling.addEventListener("error", (event) => console.warn("signalling error:", event.detail));
+  signalling.addEventListener("error", (event) => {
+    console.warn("signalling error:", event.detail);
+    state.lastError = event.detail;
+  });
+  signalling.addEventListener("role", (event) => {
+    state.tokenRole = event.detail;
+  });
   signalling.addEventListener("close", (event) => {
-    pc.close();
+    if (state.signalling !== signalling) return;
+    teardown();
     const final = FINAL_CLOSE_CODES.get(event.detail.code);
     if (final) {
-      setStatus(`disconnected: ${final}`);
+      setStatus(`disconnected: ${final}`, "closed");
       return;
     }
     // Back off 1, 2, 4 ... 30 s so a restarting server is not hammered.
-    const delay = Math.min(30, 2 ** state.attempts);
+    const delay = Math.min(MAX_BACKOFF_S, 2 ** state.attempts);
     state.attempts += 1;
-    const why = event.detail.reason || `code ${event.detail.code}`;
-    setStatus(`disconnected (${why}); reconnecting in ${delay} s`);
+    const why = closeReason(event.detail, state.lastError);
+    setStatus(`disconnected (${why}); reconnecting in ${delay} s`, "reconnecting");
     setTimeout(start, delay * 1000);
   });
+  setStatus(state.attempts ? "reconnecting" : "connecting", "connecting");
   signalling.connect();
 }
+
+// ---- embedding: postMessage from the page that frames us ------------------------------------
+
+window.addEventListener("message", (event) => {
+  // Only our own origin may drive the client (seed 000 review).
+  if (event.origin !== window.location.origin) return;
+  const message = event.data;
+  if (!message || typeof message !== "object") return;
+  if (message.type === "selkies-clipboard" && typeof message.text === "string") {
+    sendClipboard(message.text);
+  } else if (message.type === "selkies-settings" && message.settings && typeof message.settings === "object") {
+    sendInput(`SETTINGS,${JSON.stringify(message.settings)}`);
+  } else if (message.type === "selkies-fullscreen") {
+    document.documentElement.requestFullscreen?.().catch(() => {});
+  }
+});
+
+// The browser clipboard follows into the desktop when the user has allowed reading it.
+window.addEventListener("focus", async () => {
+  if (!state.mkAccess || !navigator.clipboard?.readText) return;
+  try {
+    const permission = await navigator.permissions.query({ name: "clipboard-read" });
+    if (permission.state !== "granted") return;
+    const text = await navigator.clipboard.readText();
+    if (text && text !== state.lastClipboardSent) sendClipboard(text);
+  } catch {
+    // No permission API or no clipboard access: the sidebar box still works.
+  }
+});
+
+window.addEventListener("hashchange", () => window.location.reload());
 
 start();

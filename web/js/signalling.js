@@ -24,6 +24,21 @@ export const FINAL_CLOSE_CODES = new Map([
   [4002, "the access token was revoked"],
 ]);
 
+// Close codes the server uses when it turns a client away (PROTOCOL.md).
+const CLOSE_REASONS = new Map([
+  [1001, "the server is shutting down"],
+  [1006, "the connection to the server was lost"],
+  [4000, "the server rejected this client"],
+]);
+
+// Words for the user: why the signalling connection ended.
+export function closeReason(detail, lastError) {
+  const known = CLOSE_REASONS.get(detail.code);
+  const reason = detail.reason || lastError || "";
+  if (known && reason) return `${known}: ${reason}`;
+  return known || reason || `code ${detail.code}`;
+}
+
 export class Signalling extends EventTarget {
   constructor(url, meta) {
     super();
