@@ -31,6 +31,7 @@ from .dtls import events as dtls_events
 from .dtls.certificate import certificate_fingerprint
 from .dtls.connection import DtlsConnection
 from .ice import IceAgent
+from .ice_candidate import IceCandidateDecodeError
 from .ice_events import (
     CandidatePairSelected,
     ConsentExpired,
@@ -106,6 +107,8 @@ class PeerStatistics:
     rtp_bytes_sent: int = 0
     rtcp_received: int = 0
     srtp_errors: int = 0
+    # Remote candidate lines that did not parse (in the answer or trickled); ignored.
+    bad_remote_candidates: int = 0
 
 
 class PeerTransport:
@@ -162,8 +165,21 @@ class PeerTransport:
         self.ice.finish_gathering()
         self._drain_ice()
 
+    @property
+    def has_remote_description(self) -> bool:
+        return self.dtls is not None
+
     def set_remote_description(self, description: SessionDescription, now: float) -> None:
-        """Apply the browser's answer: ICE credentials, fingerprint, DTLS role, candidates."""
+        """Apply the browser's answer: ICE credentials, fingerprint, DTLS role, candidates.
+
+        Only once: renegotiation would replace a running DTLS connection, so a second
+        answer raises RemoteDescriptionError and leaves the transport as it was.
+        A malformed candidate line is skipped (and counted); the others still count.
+        """
+        if self.closed:
+            raise RemoteDescriptionError("the transport is closed")
+        if self.has_remote_description:
+            raise RemoteDescriptionError("a remote description was already applied")
         bundled = [m for m in description.media if not m.rejected]
         if not bundled:
             raise RemoteDescriptionError("the answer rejected every media section")
@@ -189,7 +205,7 @@ class PeerTransport:
         self.ice.set_remote_credentials(*credentials)
         for media in bundled:
             for candidate in media.candidates:
-                self.ice.add_remote_candidate(candidate)
+                self._add_remote_candidate(candidate)
             if media.end_of_candidates:
                 self.ice.add_remote_candidate(None)
         self.dtls = DtlsConnection(
@@ -203,9 +219,21 @@ class PeerTransport:
         self.dtls.start(now)
         self._drain_ice()
 
-    def add_remote_candidate(self, candidate: str | None) -> None:
-        self.ice.add_remote_candidate(candidate)
+    def add_remote_candidate(self, candidate: str | None) -> bool:
+        """A trickled candidate line (None: end-of-candidates). Returns whether it was
+        used; a malformed line is counted and ignored, and so is anything after close."""
+        if self.closed:
+            return False
+        used = self._add_remote_candidate(candidate)
         self._drain_ice()
+        return used
+
+    def _add_remote_candidate(self, candidate: str | None) -> bool:
+        try:
+            return self.ice.add_remote_candidate(candidate)
+        except IceCandidateDecodeError:
+            self.stats.bad_remote_candidates += 1
+            return False
 
     # ---- sans-IO face ----------------------------------------------------------------
 

@@ -5,8 +5,12 @@ the number of viewers. Incoming datagrams are routed:
 
 1. STUN with a USERNAME (connectivity checks, RFC 8445 7.2.2): USERNAME is
    "<our ufrag>:<their ufrag>", so the part before the colon names the peer;
-2. anything else (STUN responses, DTLS, SRTP, SRTCP): by the remote address,
-   which a peer claims by sending to it.
+2. anything else (STUN responses, DTLS, SRTP, SRTCP): by the remote address.
+
+A peer owns a remote address once a connectivity check carrying its ufrag
+arrives from there, or once it sends there first. Sending never takes an
+address from another peer: a browser that signals someone else's address as
+its candidate must not divert that viewer's DTLS and SRTCP to itself.
 
 A peer's inbox is bounded; a datagram that finds it full is dropped and counted,
 never waited for, so one slow peer cannot stall the socket for the others.
@@ -37,6 +41,8 @@ class MuxStatistics:
     routed: int = 0
     unroutable: int = 0
     inbox_full: int = 0
+    # Sends to an address another peer owns (the address stays with its owner).
+    claim_conflicts: int = 0
     sent: int = 0
     send_errors: int = 0
 
@@ -97,7 +103,9 @@ class UdpMux:
             del self._by_address[addr]
 
     def claim(self, addr: Address, port: PeerPort) -> None:
-        self._by_address[addr] = port
+        owner = self._by_address.setdefault(addr, port)
+        if owner is not port:
+            self.stats.claim_conflicts += 1
 
     async def run(self, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED) -> None:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
@@ -119,10 +127,15 @@ class UdpMux:
                 self._route(data, (addr[0], addr[1]))
 
     def _route(self, data: bytes, addr: Address) -> None:
-        port = None
-        if is_stun(data):
-            port = self._port_for_stun(data)
-        if port is None:
+        port: PeerPort | None
+        username = _stun_username(data) if is_stun(data) else None
+        if username is not None:
+            # A check names its peer; an unknown ufrag (a departed session) goes nowhere.
+            port = self._by_ufrag.get(username.partition(":")[0])
+            if port is not None:
+                # The remote at `addr` checks this peer's ufrag: the address is this peer's.
+                self._by_address[addr] = port
+        else:
             port = self._by_address.get(addr)
         if port is None:
             self.stats.unroutable += 1
@@ -131,15 +144,6 @@ class UdpMux:
             self.stats.routed += 1
         else:
             self.stats.inbox_full += 1
-
-    def _port_for_stun(self, data: bytes) -> PeerPort | None:
-        try:
-            message = parse_stun_untrusted(data)
-        except StunDecodeError:
-            return None
-        if not message.username:
-            return None
-        return self._by_ufrag.get(message.username.partition(":")[0])
 
     async def send(self, data: bytes, addr: Address) -> None:
         if self._socket is None:
@@ -153,3 +157,12 @@ class UdpMux:
             if error.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EPERM,
                                    errno.EINVAL, errno.EAFNOSUPPORT):
                 log.warning("UDP send to %s failed: %s", addr, error)
+
+
+def _stun_username(data: bytes) -> str | None:
+    """The USERNAME of a STUN message, or None (a response, or not parseable)."""
+    try:
+        message = parse_stun_untrusted(data)
+    except StunDecodeError:
+        return None
+    return message.username or None

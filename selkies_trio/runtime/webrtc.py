@@ -134,18 +134,28 @@ class TransportDriver:
         self.port = port
         self._on_event = on_event
         self._wait: trio.CancelScope | None = None
+        self._poked = False
 
     def poke(self) -> None:
         """Something changed the transport outside the driver: flush and re-arm now."""
+        self._poked = True
         if self._wait is not None:
             self._wait.cancel()
 
     async def flush(self) -> None:
-        now = trio.current_time()
-        for data, addr in self.transport.datagrams_to_send(now):
-            await self.port.send(data, addr)
-        while (event := self.transport.next_event()) is not None:
-            self._on_event(event)
+        """Send what the transport has queued and hand out its events, until neither
+        the event handlers nor other tasks (`poke`) queue anything more: a NACK's
+        retransmissions or a data-channel reply leave now, not at the next wake-up."""
+        while True:
+            self._poked = False
+            for data, addr in self.transport.datagrams_to_send(trio.current_time()):
+                await self.port.send(data, addr)
+            handled = False
+            while (event := self.transport.next_event()) is not None:
+                self._on_event(event)
+                handled = True
+            if not (handled or self._poked):
+                return
 
     async def run(self) -> None:
         transport = self.transport
@@ -239,6 +249,17 @@ class VideoSender(RtpSender):
             self.history.store(sequence, packet, now)
             self.transport.send_rtp(packet)
 
+    def handle_feedback(self, packet: object, request_keyframe: Callable[[str], None]) -> None:
+        """Act on one RTCP feedback packet: NACK resends from the history, PLI/FIR ask
+        the hub for a keyframe. Feedback about another SSRC (or a forged one) is not
+        ours to act on."""
+        if _asks_for_keyframe(packet, self.ssrc):
+            self.keyframe_requests += 1
+            request_keyframe("browser PLI/FIR")
+        elif (isinstance(packet, GenericNack) and packet.media_ssrc == self.ssrc
+              and self.transport.ready):
+            self.retransmit(packet.lost)
+
     def retransmit(self, lost: Sequence[int]) -> int:
         packets = self.history.retransmissions(list(lost), trio.current_time())
         for packet in packets:
@@ -308,6 +329,10 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
     audio_sender = AudioSender(transport, env.random) if env.audio_hub is not None else None
     subscription_ref: list[Any] = []
 
+    def request_keyframe(reason: str) -> None:
+        if subscription_ref:
+            subscription_ref[0].request_keyframe(reason)
+
     def on_event(event: Any) -> None:
         if isinstance(event, LocalIceCandidate):
             # Host candidates are all in the offer already; nothing to trickle.
@@ -325,12 +350,7 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
             ready.set()
         elif isinstance(event, RtcpReceived):
             for packet in event.packets:
-                if isinstance(packet, (PictureLossIndication, FullIntraRequest)):
-                    sender.keyframe_requests += 1
-                    if subscription_ref:
-                        subscription_ref[0].request_keyframe("browser PLI/FIR")
-                elif isinstance(packet, GenericNack) and transport.ready:
-                    sender.retransmit(packet.lost)
+                sender.handle_feedback(packet, request_keyframe)
         elif isinstance(event, DataChannelEventReceived):
             inner = event.event
             channels.on_event(inner)
@@ -376,25 +396,47 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
             await env.input.remove_client(context.client_id)
 
 
+def _asks_for_keyframe(packet: object, ssrc: int) -> bool:
+    if isinstance(packet, PictureLossIndication):
+        return packet.media_ssrc == ssrc
+    if isinstance(packet, FullIntraRequest):
+        return any(entry.ssrc == ssrc for entry in packet.entries)
+    return False
+
+
 async def _signalling_loop(context: SessionContext, transport: PeerTransport,
                            driver: TransportDriver) -> None:
+    """The browser's answer and trickled candidates. A bad first answer ends the
+    session (there is nothing to connect to); a repeated answer, a malformed
+    candidate or anything after close is logged and ignored."""
     async for message in context.messages:
-        try:
-            if "sdp" in message:
-                description = message["sdp"]
-                if description.get("type") != "answer":
-                    log.warning("session %s: ignoring a %r description", context.client_id,
-                                description.get("type"))
-                    continue
+        if transport.closed:
+            continue
+        if "sdp" in message:
+            description = message["sdp"]
+            if not isinstance(description, dict) or description.get("type") != "answer":
+                log.warning("session %s: ignoring a description that is not an answer",
+                            context.client_id)
+                continue
+            if transport.has_remote_description:
+                log.warning("session %s: ignoring a second answer (no renegotiation)",
+                            context.client_id)
+                continue
+            try:
                 transport.set_remote_description(
                     parse_sdp_untrusted(str(description.get("sdp", ""))), trio.current_time()
                 )
-            elif "ice" in message:
-                candidate = str((message["ice"] or {}).get("candidate") or "")
-                transport.add_remote_candidate(candidate or None)
-        except (SdpParseError, RemoteDescriptionError, ValueError, AttributeError) as error:
-            log.warning("session %s: bad signalling message: %s", context.client_id, error)
-            transport.close(f"bad remote description: {error}")
+            except (SdpParseError, RemoteDescriptionError) as error:
+                log.warning("session %s: bad answer: %s", context.client_id, error)
+                transport.close(f"bad remote description: {error}")
+        elif "ice" in message:
+            ice = message["ice"]
+            candidate = str(ice.get("candidate") or "") if isinstance(ice, dict) else ""
+            if candidate and not transport.add_remote_candidate(candidate):
+                log.debug("session %s: remote candidate not used: %.120s",
+                          context.client_id, candidate)
+            elif not candidate:
+                transport.add_remote_candidate(None)
         driver.poke()
 
 

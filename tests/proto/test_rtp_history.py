@@ -39,6 +39,17 @@ def test_overwritten_unknown_and_old_packets_are_not_resent() -> None:
     assert history.get(39, now=39.5) is None
 
 
+def test_a_nack_cannot_multiply_retransmissions() -> None:
+    history = RtpPacketHistory(capacity=64, resend_interval=0.05)
+    for sequence_number in range(10):
+        history.store(sequence_number, packet(sequence_number), now=0.0)
+    # Repeats within one NACK are answered once.
+    assert len(history.retransmissions([3, 3, 3, 4, 3], now=0.1)) == 2
+    # Asked again before the interval: nothing; after it: resent once more.
+    assert history.retransmissions([3, 4], now=0.12) == []
+    assert len(history.retransmissions([3, 4, 5], now=0.16)) == 3
+
+
 @pytest.mark.parametrize("capacity", [0, 3, 1000, 1 << 17])
 def test_capacity_must_be_a_power_of_two(capacity: int) -> None:
     with pytest.raises(RtpHistoryLocalProtocolError):

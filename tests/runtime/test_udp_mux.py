@@ -1,4 +1,4 @@
-"""The shared UDP socket routes by STUN USERNAME, then by the address a peer sent to."""
+"""The shared UDP socket routes by STUN USERNAME, then by the address a peer owns."""
 
 from __future__ import annotations
 
@@ -38,13 +38,19 @@ async def test_routes_stun_by_ufrag_and_the_rest_by_claimed_address() -> None:
             data, addr = await receive(bob.inbox)
             assert addr == browser_addr and data.startswith(b"\x00\x01")
 
-            # DTLS from an address nobody claimed goes nowhere ...
+            # DTLS from an address nobody owns goes nowhere ...
             await other.sendto(b"\x16\xfe\xfd" + b"\x00" * 10, local)
-            # ... and from one that alice sent to reaches alice.
-            await alice.send(b"hello", browser_addr)
-            assert await browser.recv(100) == b"hello"
-            await browser.sendto(b"\x16\xfe\xfd" + b"\x00" * 10, local)
+            assert mux.statistics().unroutable == 1
+            # ... and from one that alice sent to first reaches alice.
+            other_addr = other.getsockname()
+            await alice.send(b"hello", other_addr)
+            assert await other.recv(100) == b"hello"
+            await other.sendto(b"\x16\xfe\xfd" + b"\x00" * 10, local)
             data, addr = await receive(alice.inbox)
+            assert data.startswith(b"\x16") and addr == other_addr
+            # The browser checked bob's ufrag, so its DTLS is bob's.
+            await browser.sendto(b"\x16\xfe\xfd" + b"\x00" * 10, local)
+            data, addr = await receive(bob.inbox)
             assert data.startswith(b"\x16") and addr == browser_addr
 
             # A full inbox drops and counts instead of blocking the socket.
@@ -55,10 +61,41 @@ async def test_routes_stun_by_ufrag_and_the_rest_by_claimed_address() -> None:
             stats = mux.statistics()
             assert stats.inbox_full == 2
             assert stats.unroutable == 1
+            await receive(bob.inbox)  # make room again
 
             alice.close()
             await browser.sendto(binding_request("alice:x"), local)
             await browser.sendto(binding_request("bob:remote"), local)
             await receive(bob.inbox)
             assert mux.statistics().unroutable == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_sending_to_another_peers_address_does_not_divert_its_traffic() -> None:
+    """A browser can signal any address as its candidate; our checks to it must not
+    take that address's DTLS/SRTCP away from the peer it really belongs to."""
+    mux = UdpMux("127.0.0.1", 0)
+    async with trio.open_nursery() as nursery:
+        local = await nursery.start(mux.run)
+        victim, attacker = mux.register("victim"), mux.register("attacker")
+        browser = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with browser:
+            await browser.bind(("127.0.0.1", 0))
+            browser_addr = browser.getsockname()
+            await browser.sendto(binding_request("victim:remote"), local)
+            await receive(victim.inbox)
+            await attacker.send(b"check", browser_addr)
+            assert mux.statistics().claim_conflicts == 1
+            await browser.sendto(b"\x16\xfe\xfd" + b"\x00" * 10, local)
+            data, _ = await receive(victim.inbox)
+            assert data.startswith(b"\x16")
+            # Once the victim leaves, a new session that the same address checks owns it.
+            victim.close()
+            newcomer = mux.register("newcomer")
+            await browser.sendto(binding_request("newcomer:remote"), local)
+            await receive(newcomer.inbox)
+            await browser.sendto(b"\x16\xfe\xfd" + b"\x00" * 10, local)
+            data, _ = await receive(newcomer.inbox)
+            assert data.startswith(b"\x16")
+            assert attacker.inbox.statistics().current_buffer_used == 0
         nursery.cancel_scope.cancel()
