@@ -10,12 +10,12 @@ Both sides of the four-way handshake are here: `connect(now)` starts it; an
 association that never calls `connect` answers an INIT statelessly with a
 signed cookie (section 5.1.3) and builds its state when the COOKIE ECHO comes
 back. Both peers calling `connect` at once (as WebRTC endpoints do) is the INIT
-collision of section 5.2.1 and also ends in one association.
+collision of section 5.2.1 and also ends in one association. The handshake
+itself lives in `establishment.Establishment`, which this class inherits.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import struct
 from collections import deque
@@ -42,8 +42,8 @@ from .chunks import (
 )
 from .config import AssociationConfig
 from .congestion import CongestionController, RtoEstimator
-from .cookie import CookieContents, StaleCookieError, make_cookie, open_cookie_untrusted
 from .errors import LocalProtocolError, SctpDecodeError
+from .establishment import DATA_STATES, Establishment, State
 from .events import (
     AssociationClosed,
     AssociationEstablished,
@@ -52,27 +52,13 @@ from .events import (
     OutgoingStreamsReset,
     StreamResetFailed,
 )
-from .handshake import (
-    MAX_REPORTED,
-    PeerInfo,
-    extension_parameters,
-    init_is_valid,
-    negotiate_parameters,
-    reportable_parameters,
-)
-from .packet import (
-    COMMON_HEADER_SIZE,
-    Packet,
-    PacketBuilder,
-    decode_packet_untrusted,
-    encode_packet,
-)
+from .handshake import MAX_REPORTED, PeerInfo
+from .packet import COMMON_HEADER_SIZE, PacketBuilder, decode_packet_untrusted
 from .parameters import (
     ErrorCauseCode,
     IncomingSsnResetRequest,
     OutgoingSsnResetRequest,
     Parameter,
-    ParameterType,
     ReconfigParameter,
     ReconfigResult,
     ReconfigurationResponse,
@@ -90,26 +76,7 @@ _HEARTBEAT_INFO = struct.Struct("!8sd")
 _MAX_DUPLICATES_IN_SACK = 32
 
 
-class State(enum.Enum):
-    CLOSED = "closed"
-    COOKIE_WAIT = "cookie-wait"
-    COOKIE_ECHOED = "cookie-echoed"
-    ESTABLISHED = "established"
-    SHUTDOWN_PENDING = "shutdown-pending"
-    SHUTDOWN_SENT = "shutdown-sent"
-    SHUTDOWN_RECEIVED = "shutdown-received"
-    SHUTDOWN_ACK_SENT = "shutdown-ack-sent"
-
-
-_DATA_STATES = {
-    State.ESTABLISHED,
-    State.SHUTDOWN_PENDING,
-    State.SHUTDOWN_SENT,
-    State.SHUTDOWN_RECEIVED,
-}
-
-
-class Association:
+class Association(Establishment):
     def __init__(
         self,
         config: AssociationConfig | None = None,
@@ -161,18 +128,6 @@ class Association:
         self._local_tag = self._random_tag()
         self._local_initial_tsn = self._random_u32()
         self._send_init(now)
-
-    def _send_init(self, now: float) -> None:
-        init = InitChunk(
-            initiate_tag=self._local_tag,
-            advertised_receiver_window_credit=self.config.receive_window,
-            number_of_outbound_streams=self.config.outbound_streams,
-            number_of_inbound_streams=self.config.inbound_streams,
-            initial_tsn=self._local_initial_tsn,
-            parameters=extension_parameters(self.config.partial_reliability),
-        )
-        self.state = State.COOKIE_WAIT
-        self._start_t1(self._packet(0, [init.encode()]), now)
 
     def send(
         self,
@@ -392,40 +347,6 @@ class Association:
         if data_packet:
             self._acks.on_packet_with_data(now, immediate_ack)
 
-    def _is_out_of_the_blue(self, packet: Packet) -> bool:
-        """Section 8.4: a packet for no association (we ended, or never started one)."""
-        if self.closed:
-            return True
-        listening = self.state is State.CLOSED and self._peer is None
-        return listening and not isinstance(packet.chunks[0], InitChunk | CookieEchoChunk)
-
-    def _answer_out_of_the_blue(self, packet: Packet) -> None:
-        """Section 8.4: tell the sender there is no association, with the T bit set."""
-        self.packets_dropped += 1
-        first = packet.chunks[0]
-        tag = packet.verification_tag
-        if isinstance(first, ShutdownAckChunk):
-            reply = ShutdownCompleteChunk(tag_reflected=True).encode()
-        elif isinstance(
-            first, AbortChunk | ShutdownCompleteChunk | CookieAckChunk | ErrorChunk | InitChunk
-        ) or any(isinstance(c, AbortChunk) for c in packet.chunks):
-            return
-        else:
-            reply = AbortChunk(tag_reflected=True).encode()
-        self._outbox.append(self._packet(tag, [reply]))
-
-    def _verification_tag_ok(self, packet: Packet) -> bool:
-        """Section 8.5 and 8.5.1."""
-        first = packet.chunks[0]
-        tag = packet.verification_tag
-        if isinstance(first, InitChunk) and not isinstance(first, InitAckChunk):
-            return tag == 0 and len(packet.chunks) == 1
-        if isinstance(first, CookieEchoChunk):
-            return True  # checked against the cookie's contents
-        if isinstance(first, AbortChunk | ShutdownCompleteChunk) and first.tag_reflected:
-            return self._peer is not None and tag == self._peer.verification_tag
-        return self._local_tag != 0 and tag == self._local_tag
-
     def _receive_unknown_chunk(self, chunk: UnknownChunk) -> bool:
         """Section 3.2: the two upper bits of the type say what to do; False = stop."""
         action = chunk.chunk_type >> 6
@@ -436,125 +357,6 @@ class Association:
         return action >= 2
 
     # ---- handshake -------------------------------------------------------------------
-
-    def _receive_init(self, init: InitChunk, now: float) -> None:
-        if not init_is_valid(init):
-            self.packets_dropped += 1
-            return
-        negotiation = negotiate_parameters(init.parameters)
-        if self.state is State.CLOSED:
-            # Stateless answer: a fresh tag and TSN that live only in the cookie.
-            local_tag, local_tsn = self._random_tag(), self._random_u32()
-        elif self.state in (State.COOKIE_WAIT, State.COOKIE_ECHOED):
-            local_tag, local_tsn = self._local_tag, self._local_initial_tsn  # section 5.2.1
-        else:
-            return  # restart of an established association is not supported
-        contents = CookieContents(
-            created_at=now,
-            local_verification_tag=local_tag,
-            peer_verification_tag=init.initiate_tag,
-            local_initial_tsn=local_tsn,
-            peer_initial_tsn=init.initial_tsn,
-            peer_receiver_window=init.advertised_receiver_window_credit,
-            outbound_streams=min(self.config.outbound_streams, init.number_of_inbound_streams),
-            inbound_streams=min(self.config.inbound_streams, init.number_of_outbound_streams),
-            peer_supports_forward_tsn=negotiation.supports_forward_tsn,
-            peer_supports_reconfig=negotiation.supports_reconfig,
-        )
-        parameters = [
-            Parameter(ParameterType.STATE_COOKIE, make_cookie(contents, self._secret)),
-            *extension_parameters(self.config.partial_reliability),
-        ]
-        parameters.extend(
-            Parameter(ParameterType.UNRECOGNIZED_PARAMETER, raw)
-            for raw in reportable_parameters(negotiation.unrecognized)
-        )
-        init_ack = InitAckChunk(
-            initiate_tag=local_tag,
-            advertised_receiver_window_credit=self.config.receive_window,
-            number_of_outbound_streams=self.config.outbound_streams,
-            number_of_inbound_streams=self.config.inbound_streams,
-            initial_tsn=local_tsn,
-            parameters=tuple(parameters),
-        )
-        self._outbox.append(self._packet(init.initiate_tag, [init_ack.encode()]))
-
-    def _receive_init_ack(self, init_ack: InitAckChunk, now: float) -> None:
-        if self.state is not State.COOKIE_WAIT:
-            return
-        cookie = init_ack.state_cookie
-        if not init_is_valid(init_ack) or cookie is None:
-            self.packets_dropped += 1
-            return
-        negotiation = negotiate_parameters(init_ack.parameters)
-        self._peer = PeerInfo(
-            verification_tag=init_ack.initiate_tag,
-            initial_tsn=init_ack.initial_tsn,
-            receiver_window=init_ack.advertised_receiver_window_credit,
-            outbound_streams=init_ack.number_of_outbound_streams,
-            inbound_streams=init_ack.number_of_inbound_streams,
-            supports_forward_tsn=negotiation.supports_forward_tsn,
-            supports_reconfig=negotiation.supports_reconfig,
-        )
-        chunks = [CookieEchoChunk(cookie).encode()]
-        if negotiation.unrecognized:
-            causes = tuple(
-                Parameter(ErrorCauseCode.UNRECOGNIZED_PARAMETERS, raw)
-                for raw in reportable_parameters(negotiation.unrecognized)
-            )
-            chunks.append(ErrorChunk(causes).encode())
-        self.state = State.COOKIE_ECHOED
-        self._t1_retransmits = 0
-        self._start_t1(self._packet(init_ack.initiate_tag, chunks), now)
-
-    def _receive_cookie_echo(self, chunk: CookieEchoChunk, packet: Packet, now: float) -> bool:
-        """Returns False when the packet must be dropped (bad cookie or tag)."""
-        try:
-            contents = open_cookie_untrusted(
-                chunk.cookie, self._secret, now, self.config.cookie_lifetime
-            )
-        except StaleCookieError as stale:
-            # Section 5.2.6: tell the peer, so that it starts over with a new INIT.
-            measure = struct.pack("!I", min(int(stale.staleness * 1e6), 0xFFFFFFFF))
-            error = ErrorChunk((Parameter(ErrorCauseCode.STALE_COOKIE, measure),))
-            self._outbox.append(self._packet(stale.peer_verification_tag, [error.encode()]))
-            self.packets_dropped += 1
-            return False
-        except SctpDecodeError:
-            self.packets_dropped += 1
-            return False
-        if packet.verification_tag != contents.local_verification_tag:
-            self.packets_dropped += 1
-            return False
-        if self.state is State.CLOSED or (
-            self.state in (State.COOKIE_WAIT, State.COOKIE_ECHOED)
-            and contents.local_verification_tag == self._local_tag
-        ):
-            self._local_tag = contents.local_verification_tag
-            self._local_initial_tsn = contents.local_initial_tsn
-            self._peer = PeerInfo(
-                verification_tag=contents.peer_verification_tag,
-                initial_tsn=contents.peer_initial_tsn,
-                receiver_window=contents.peer_receiver_window,
-                outbound_streams=contents.inbound_streams,
-                inbound_streams=contents.outbound_streams,
-                supports_forward_tsn=contents.peer_supports_forward_tsn,
-                supports_reconfig=contents.peer_supports_reconfig,
-            )
-            self._control.insert(0, CookieAckChunk().encode())
-            self._establish(now)
-            return True
-        peer = self._peer
-        if (
-            peer is not None
-            and contents.local_verification_tag == self._local_tag
-            and contents.peer_verification_tag == peer.verification_tag
-        ):
-            # Our COOKIE ACK was lost (section 5.2.4 action D): acknowledge again.
-            self._control.insert(0, CookieAckChunk().encode())
-            return True
-        self.packets_dropped += 1
-        return False
 
     def _establish(self, now: float) -> None:
         peer = self._peer
@@ -586,26 +388,12 @@ class Association:
             )
         )
 
-    def _start_t1(self, packet: bytes, now: float) -> None:
-        self._t1_packet = packet
-        self._outbox.append(packet)
-        self._t1_expires_at = now + self._t1_rto
-
-    def _on_t1_expiry(self, now: float) -> None:
-        self._t1_retransmits += 1
-        if self._t1_retransmits > self.config.max_init_retransmits or self._t1_packet is None:
-            self._close("handshake timed out", by_peer=False, graceful=False)
-            return
-        self._t1_rto = min(self._t1_rto * 2, self.config.rto_max)
-        self._outbox.append(self._t1_packet)
-        self._t1_expires_at = now + self._t1_rto
-
     # ---- data ------------------------------------------------------------------------
 
     def _receive_data(self, chunk: DataChunk, now: float) -> bool:
         """Returns True if the SACK for this packet should go out at once."""
         received = self._received
-        if received is None or self.state not in _DATA_STATES:
+        if received is None or self.state not in DATA_STATES:
             return False
         if not chunk.user_data:
             self._abort_protocol(ErrorCauseCode.NO_USER_DATA, struct.pack("!I", chunk.tsn))
@@ -637,7 +425,7 @@ class Association:
 
     def _receive_forward_tsn(self, chunk: ForwardTsnChunk, now: float) -> None:
         received = self._received
-        if received is None or self.state not in _DATA_STATES:
+        if received is None or self.state not in DATA_STATES:
             return
         if received.forward_to(chunk.new_cumulative_tsn):
             self._events.extend(self._reassembly.forward(received.cumulative_tsn, chunk.streams))
@@ -654,7 +442,7 @@ class Association:
 
     def _receive_sack(self, sack: SackChunk, now: float) -> None:
         sender = self._sender
-        if sender is None or self.state not in _DATA_STATES | {State.SHUTDOWN_ACK_SENT}:
+        if sender is None or self.state not in DATA_STATES | {State.SHUTDOWN_ACK_SENT}:
             return
         if sender.handle_sack(sack, now):
             self._error_count = 0
@@ -755,18 +543,6 @@ class Association:
                 self._outbox.append(self._packet(peer.verification_tag, [AbortChunk().encode()]))
             self._close(reason, by_peer=False, graceful=False)
 
-    def _receive_error(self, chunk: ErrorChunk, now: float) -> None:
-        stale = any(c.type == ErrorCauseCode.STALE_COOKIE for c in chunk.error_causes)
-        if stale and self.state is State.COOKIE_ECHOED:
-            # Section 5.2.6: our cookie aged in transit; start over (counts as an INIT retry).
-            self._t1_retransmits += 1
-            if self._t1_retransmits > self.config.max_init_retransmits:
-                self._close("peer keeps reporting stale cookies", by_peer=True, graceful=False)
-                return
-            self._peer = None
-            self.state = State.COOKIE_WAIT
-            self._send_init(now)
-
     def _abort_protocol(self, code: int, info: bytes) -> None:
         peer = self._peer
         if peer is not None:
@@ -776,7 +552,7 @@ class Association:
 
     def _receive_shutdown(self, chunk: ShutdownChunk, now: float) -> None:
         sender = self._sender
-        if sender is None or self.state not in _DATA_STATES:
+        if sender is None or self.state not in DATA_STATES:
             return
         sack = SackChunk(chunk.cumulative_tsn_ack, sender.peer_receiver_window)
         sender.handle_sack(sack, now)
@@ -827,17 +603,3 @@ class Association:
         self._events.append(AssociationClosed(reason, by_peer=by_peer, graceful=graceful))
 
     # ---- helpers ---------------------------------------------------------------------
-
-    def _packet(self, verification_tag: int, chunks: list[bytes]) -> bytes:
-        return encode_packet(
-            self.config.local_port, self.config.remote_port, verification_tag, chunks
-        )
-
-    def _random_u32(self) -> int:
-        return int.from_bytes(self._random(4), "big")
-
-    def _random_tag(self) -> int:
-        while True:
-            tag = self._random_u32()
-            if tag:
-                return tag
