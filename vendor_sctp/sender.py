@@ -2,9 +2,10 @@
 retransmission (T3-rtx and fast retransmit, RFC 9260 sections 6.3 and 7.2.4),
 flow control (section 6.2.1) and partial reliability (RFC 3758 section 3.5).
 
-A message is fragmented, and its fragments given consecutive TSNs, only when it
-reaches the head of the send schedule, so a message whose lifetime runs out
-while queued is dropped without ever consuming a TSN. Every chunk holding a TSN
+A message is fragmented, and its fragments given consecutive TSNs and the
+message its SSN, only when it reaches the head of the send schedule, so a
+message whose lifetime runs out while queued is dropped without ever consuming
+a TSN or an SSN. Every chunk holding a TSN
 lives in `_chunks` until the peer's Cumulative TSN Ack passes it; gap-acked
 chunks stay there too, because the receiver may renege (section 6.2).
 
@@ -105,9 +106,6 @@ class Sender:
 
     def enqueue(self, message: OutboundMessage) -> None:
         sid = message.stream_id
-        if message.ordered:
-            message.ssn = self._next_ssn.get(sid, 0)
-            self._next_ssn[sid] = ssn_add(message.ssn, 1)
         queue = self._queues.get(sid)
         if queue is None:
             queue = self._queues[sid] = deque()
@@ -139,14 +137,10 @@ class Sender:
         return bool(self._chunks) or self.has_queued()
 
     def reset_outgoing_ssn(self, stream_ids: tuple[int, ...]) -> None:
-        """RFC 6525 section 5.1.2: after a successful reset, SSNs of these streams restart at 0."""
+        """RFC 6525 section 5.1.2: after a successful reset, SSNs of these streams restart at 0.
+        Queued messages hold no SSN yet (see `_assign_tsns`), so nothing needs renumbering."""
         for sid in stream_ids:
-            next_ssn = 0
-            for message in self._queues.get(sid, ()):
-                if message.ordered:
-                    message.ssn = next_ssn
-                    next_ssn = ssn_add(next_ssn, 1)
-            self._next_ssn[sid] = next_ssn
+            self._next_ssn[sid] = 0
 
     def last_assigned_tsn(self) -> int:
         return tsn_add(self.next_tsn, -1)
@@ -213,7 +207,7 @@ class Sender:
             if not self._may_send(first_fragment, room, bypass_cwnd=False):
                 return None
             self._dequeue_head(sid)
-            self._fragment(message)
+            self._assign_tsns(message)
             return message.chunks[0]
         return None
 
@@ -225,7 +219,16 @@ class Sender:
         if queue:
             self._round_robin.append(stream_id)
 
-    def _fragment(self, message: OutboundMessage) -> None:
+    def _assign_tsns(self, message: OutboundMessage) -> None:
+        # The SSN is taken here, together with the TSNs, and not when the message is
+        # queued: a message whose lifetime ends while it waits is dropped before this
+        # point, and had it held an SSN the peer would wait for that SSN forever, since
+        # a FORWARD-TSN can only skip SSNs of messages that have TSNs (RFC 3758 3.5).
+        # Once here, an abandoned message is skipped by the FORWARD-TSN's stream list.
+        if message.ordered:
+            sid = message.stream_id
+            message.ssn = self._next_ssn.get(sid, 0)
+            self._next_ssn[sid] = ssn_add(message.ssn, 1)
         data = message.data
         size = self.max_fragment_size
         pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
