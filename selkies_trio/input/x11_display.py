@@ -2,9 +2,10 @@
 
 Resize (RandR protocol 1.5, sections "Mode" and "CRTC"): find a mode of the asked
 size on the first connected output; if there is none, CreateMode with CVT-like
-timings and AddOutputMode it. Then change the screen size and point the CRTC at
-the mode, growing the screen before the CRTC and shrinking it after, because a
-CRTC may never scan out beyond the screen.
+timings and AddOutputMode it. Then point the CRTC at the mode, with the screen
+grown to cover both the old and the new CRTC before and shrunk to the target
+after, because a CRTC may never scan out beyond the screen (BadMatch): a resize
+that grows one side and shrinks the other needs both steps.
 
 DPI: X clients (Xft, GTK, Qt) read `Xft.dpi` from the RESOURCE_MANAGER property
 of the root window (Xlib, "Resource Manager Functions"); we rewrite that one
@@ -99,16 +100,21 @@ class X11DisplayControl:
                 log.warning("AddOutputMode %dx%d failed: %s", width, height, catcher.get_error())
                 return None
         current_w, current_h = self.size
-        grow = width > current_w or height > current_h
-        if grow and not self._set_screen_size(width, height):
+        # Both the old and the new CRTC size must fit the screen at every step, so
+        # the screen first covers both (each side at its larger value), then the
+        # CRTC switches, then the screen shrinks to the target.
+        cover = (max(current_w, width), max(current_h, height))
+        if cover != (current_w, current_h) and not self._set_screen_size(*cover):
             return None
         reply = self._display.xrandr_set_crtc_config(
             crtc, resources.config_timestamp, 0, 0, mode, randr.Rotate_0, [output]
         )
         if reply.status != randr.SetConfigSuccess:
             log.warning("SetCrtcConfig %dx%d failed with status %d", width, height, reply.status)
+            if cover != (current_w, current_h):
+                self._set_screen_size(current_w, current_h)
             return None
-        if not grow and not self._set_screen_size(width, height):
+        if cover != (width, height) and not self._set_screen_size(width, height):
             return None
         return ResizeResult(width, height, created)
 

@@ -180,3 +180,25 @@ def test_scale_sets_xft_dpi_and_keeps_other_resources(xinput: XInput, xvfb_displ
             dpi_input.close()
     finally:
         observer.close()
+
+
+def test_resize_that_grows_one_side_and_shrinks_the_other(xinput: XInput, xvfb_display: str) -> None:
+    observer = Display(xvfb_display)
+    try:
+        root = observer.screen().root
+
+        def size() -> tuple[int, int]:
+            geometry = root.get_geometry()
+            return geometry.width, geometry.height
+
+        # Narrower and taller, then wider and shorter: in each step one side grows
+        # while the other shrinks, so neither "screen first" nor "CRTC first" fits.
+        for width, height in ((1000, 600), (900, 700), (1000, 600), (1200, 500), (1280, 720)):
+            replies = xinput.handle_message(f"r,{width}x{height}", CONTROLLER)
+            assert [json.loads(r)["data"] for r in replies] == [
+                {"action": f"resolution,{width}x{height}"}
+            ], (width, height)
+            assert size() == (width, height)
+    finally:
+        observer.close()
+
