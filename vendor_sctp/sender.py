@@ -413,6 +413,11 @@ class Sender:
 
         self.peer_receiver_window = sack.advertised_receiver_window_credit
         self._advance_peer_ack_point()
+        # RFC 3758 section 3.5 C2/C4: whenever a SACK leaves the Cumulative TSN Ack below
+        # the Advanced.Peer.Ack.Point, the FORWARD-TSN we sent may have been lost: send it
+        # again now, so a loss costs one round trip rather than a T3-rtx expiry.
+        if self.needs_forward_tsn():
+            self.forward_tsn_due = True
         if cumulative_advanced:
             self._restart_t3(now)
         elif not self._needs_t3():
