@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 REFRESH_HZ = 60
 MM_PER_INCH = 25.4
+# Names the modes we create, so that they (and only they) are ever deleted.
+MODE_SUFFIX = "_selkies"
 
 
 class _AddOutputMode(rq.Request):  # type: ignore[misc]
@@ -116,7 +118,42 @@ class X11DisplayControl:
             return None
         if cover != (width, height) and not self._set_screen_size(width, height):
             return None
+        self._delete_unused_modes(keep=mode)
         return ResizeResult(width, height, created)
+
+    def _delete_unused_modes(self, keep: int) -> None:
+        """Destroy the modes we created that no CRTC shows any more.
+
+        Ours are recognised by name, so those of an earlier run (or of an XInput
+        that lost its connection) go too; the server's own modes are never touched.
+        Without this every distinct browser window size would leave a mode behind.
+        """
+        resources = self._root.xrandr_get_screen_resources()
+        timestamp = resources.config_timestamp
+        in_use = {keep}
+        for crtc in resources.crtcs:
+            in_use.add(self._display.xrandr_get_crtc_info(crtc, timestamp).mode)
+        names = _mode_names(resources)
+        ours = {
+            m.id for m in resources.modes
+            if names.get(m.id, "").endswith(MODE_SUFFIX) and m.id not in in_use
+        }
+        if not ours:
+            return
+        catcher = CatchError()
+        opcode = self._display.display.get_extension_major(randr.extname)
+        for output in resources.outputs:
+            listed = self._display.xrandr_get_output_info(output, timestamp).modes
+            for mode in ours.intersection(listed):
+                randr.DeleteOutputMode(display=self._display.display, opcode=opcode,
+                                       output=output, mode=mode, onerror=catcher)
+        for mode in ours:
+            randr.DestroyMode(display=self._display.display, opcode=opcode, mode=mode,
+                              onerror=catcher)
+        self._display.sync()
+        if catcher.get_error():
+            # Another client may have started using one in between; it stays.
+            log.info("deleting unused modes: %s", catcher.get_error())
 
     def _connected_output(self, resources: rq.DictWrapper) -> tuple[int | None, int | None]:
         for output in resources.outputs:
@@ -132,7 +169,7 @@ class X11DisplayControl:
         # matters to a virtual framebuffer, real outputs get plausible timings.
         h_total = width + 160
         v_total = height + 30
-        name = f"{width}x{height}_selkies"
+        name = f"{width}x{height}{MODE_SUFFIX}"
         info = {
             "id": 0,
             "width": width,
@@ -189,6 +226,19 @@ class X11DisplayControl:
         # A round trip, so applications that read the property after we answer the
         # client see the new value (rare enough that the latency does not matter).
         self._display.sync()
+
+
+def _mode_names(resources: rq.DictWrapper) -> dict[int, str]:
+    """Mode id -> name; GetScreenResources packs all names into one string."""
+    names: dict[int, str] = {}
+    packed = resources.mode_names
+    if isinstance(packed, bytes):
+        packed = packed.decode("latin-1")
+    offset = 0
+    for mode in resources.modes:
+        names[mode.id] = str(packed[offset : offset + mode.name_length])
+        offset += mode.name_length
+    return names
 
 
 def dpi_for_scale(scale: float) -> int:

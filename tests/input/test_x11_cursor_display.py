@@ -17,6 +17,7 @@ from selkies_trio.input import events as ev
 from selkies_trio.input.config import InputConfig
 from selkies_trio.input.permissions import ClientPermissions
 from selkies_trio.input.x11_input import XInput
+from tests.conftest import running_xvfb
 
 CONTROLLER = ClientPermissions.controller("ctl")
 
@@ -202,3 +203,39 @@ def test_resize_that_grows_one_side_and_shrinks_the_other(xinput: XInput, xvfb_d
     finally:
         observer.close()
 
+
+
+def test_modes_we_created_are_deleted_once_unused() -> None:
+    # A private server, so that modes other tests left behind do not count.
+    with running_xvfb() as display:
+        xinput = XInput(display)
+        observer = Display(display)
+        try:
+            check_modes_are_deleted_once_unused(xinput, observer)
+        finally:
+            observer.close()
+            xinput.close()
+
+
+def check_modes_are_deleted_once_unused(xinput: XInput, observer: Display) -> None:
+    root = observer.screen().root
+
+    def modes() -> set[tuple[int, int, str]]:
+        resources = root.xrandr_get_screen_resources()
+        names = resources.mode_names
+        listed, offset = set(), 0
+        for mode in resources.modes:
+            listed.add((mode.width, mode.height, names[offset : offset + mode.name_length]))
+            offset += mode.name_length
+        return listed
+
+    at_start = modes()
+    assert (1280, 720) in {(w, h) for w, h, _ in at_start}
+    for width, height in ((1000, 600), (900, 700), (1000, 600), (800, 500)):
+        assert xinput.screen.resize(width, height) is not None
+        created = modes() - at_start
+        # Only the mode in use is left of those we made.
+        assert {(w, h) for w, h, _ in created} == {(width, height)}
+    # Back to a mode the server had: ours are all gone, the server's all kept.
+    assert xinput.screen.resize(1280, 720) is not None
+    assert modes() == at_start
