@@ -95,14 +95,51 @@ class X11Keyboard:
     def shift_held(self) -> bool:
         return any(keysyms.is_shift(keysym) for keysym in self._held)
 
-    def _lookup(self, keysym: int, shifted: bool) -> int | None:
-        """A keycode typing `keysym` in the given shift state, without remapping."""
-        if keysym == keysyms.NO_SYMBOL:
-            return None
+    def _remembered(self, keysym: int) -> int | None:
         remapped = self._remapped.get(keysym)
         if remapped is not None:
             self._remapped.move_to_end(keysym)
             self._last_used[remapped] = self._clock()
+        return remapped
+
+    def _in_column(self, keysym: int, column: int, *, base_required: bool = False) -> int | None:
+        for code, syms in self._keymap.items():
+            if len(syms) > column and syms[column] == keysym and (syms[0] or not base_required):
+                return code
+        return None
+
+    def _lookup_key(self, keysym: int, shifted: bool) -> int | None:
+        """The key a physical keyboard would press for `keysym`, without remapping.
+
+        A key event names a key, not a character: a keysym in column 0 is pressed
+        on its own keycode whatever the shift state, and the server turns it into
+        the shifted symbol while Shift is down (Shift+Tab is ISO_Left_Tab, as on a
+        real keyboard). With Shift down, a real key whose shifted symbol is the
+        keysym comes first, so Shift+`<` is the `,<` key and not the `<>` key.
+        Keys with nothing in column 0 are XKB's virtual modifier keys (Alt_L is
+        also on one), a last resort. Only a keysym no key produces needs a remap.
+        """
+        if keysym == keysyms.NO_SYMBOL:
+            return None
+        code = self._remembered(keysym)
+        if code is None and shifted:
+            code = self._in_column(keysym, 1, base_required=True)
+        if code is None:
+            code = self._in_column(keysym, 0)
+        if code is None and shifted:
+            code = self._in_column(keysym, 1)
+        return code
+
+    def _lookup_exact(self, keysym: int, shifted: bool) -> int | None:
+        """A keycode typing exactly `keysym` in the given shift state, without remapping.
+
+        For text, where the character matters and not the key: with Shift down, a
+        column-0 keysym only counts if Shift leaves it alone (no column 1).
+        """
+        if keysym == keysyms.NO_SYMBOL:
+            return None
+        remapped = self._remembered(keysym)
+        if remapped is not None:
             return remapped
         for code, syms in self._keymap.items():
             unshifted = syms[0] if syms else 0
@@ -142,7 +179,7 @@ class X11Keyboard:
         return code
 
     def _keycode_for(self, keysym: int, shifted: bool) -> int | None:
-        code = self._lookup(keysym, shifted)
+        code = self._lookup_key(keysym, shifted)
         return code if code is not None else self._remap(keysym)
 
     def _fake(self, event_type: int, keycode: int) -> None:
@@ -173,10 +210,10 @@ class X11Keyboard:
             if keysym == keysyms.NO_SYMBOL:
                 continue
             shift_held = self.shift_held
-            code = self._lookup(keysym, shift_held)
+            code = self._lookup_exact(keysym, shift_held)
             wrap_shift = None
             if code is None and not shift_held:
-                code = self._lookup(keysym, True)
+                code = self._lookup_exact(keysym, True)
                 if code is not None:
                     wrap_shift = self._keycode_for(keysyms.XK_SHIFT_L, False)
             if code is None:

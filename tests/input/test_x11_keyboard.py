@@ -178,3 +178,52 @@ def test_burst_of_unmapped_characters_waits_before_recycling(
     assert wait_for_chars(recorder, len(text)) == text
     assert waits and all(0 < w <= 0.1 for w in waits)
     xinput.keyboard.restore_keymap()
+
+
+XK_ISO_LEFT_TAB = 0xFE20
+# Keys a browser names, many of which have a different symbol under Shift in
+# Xvfb's map (Tab/ISO_Left_Tab, Alt_L/Meta_L, Pause/Break, Print/Sys_Req,
+# KP_Home/KP_7) and some of which have the same one (BackSpace, F1).
+NAMED_KEYS = (
+    keysyms.XK_TAB, 0xFFE9, 0xFF13, 0xFF61, 0xFF95, keysyms.XK_BACKSPACE, 0xFFBE,
+    keysyms.XK_ESCAPE, keysyms.XK_RETURN, 0xFF51, 0xFF50, keysyms.XK_DELETE, 0xFFE3,
+)
+
+
+def test_shift_tab_is_the_real_tab_key_and_gives_iso_left_tab(
+    xinput: XInput, recorder: Any
+) -> None:
+    xinput.handle(ev.KeyDown(keysyms.XK_SHIFT_L), CONTROLLER, now=0.0)
+    xinput.handle(ev.KeyDown(keysyms.XK_TAB), CONTROLLER, now=0.0)
+    xinput.handle(ev.KeyUp(keysyms.XK_TAB), CONTROLLER, now=0.0)
+    xinput.handle(ev.KeyUp(keysyms.XK_SHIFT_L), CONTROLLER, now=0.0)
+    assert recorder.pump_until(lambda: sum(1 for k in recorder.keys if k.pressed) >= 2)
+    tab = [k for k in recorder.keys if k.pressed][1]
+    assert tab.state & X.ShiftMask
+    assert recorder.keymap[tab.keycode][:2] == [keysyms.XK_TAB, XK_ISO_LEFT_TAB]
+    assert tab.keysym == XK_ISO_LEFT_TAB
+
+
+def test_named_keys_use_their_own_keycodes_with_or_without_shift(
+    xinput: XInput, recorder: Any
+) -> None:
+    spare = list(xinput.keyboard._spare)
+    keymap = dict(recorder.keymap)
+    for shifted in (False, True):
+        recorder.clear()
+        if shifted:
+            xinput.handle(ev.KeyDown(keysyms.XK_SHIFT_L), CONTROLLER, now=0.0)
+        for keysym in NAMED_KEYS:
+            xinput.handle(ev.KeyDown(keysym), CONTROLLER, now=0.0)
+            xinput.handle(ev.KeyUp(keysym), CONTROLLER, now=0.0)
+        xinput.handle(ev.ReleaseAllKeys(), CONTROLLER)
+        expected = len(NAMED_KEYS) + shifted
+        assert recorder.pump_until(
+            lambda n=expected: sum(1 for k in recorder.keys if k.pressed) >= n
+        )
+        recorder.sync_with(xinput)
+        pressed = [k for k in recorder.keys if k.pressed][shifted:]
+        assert [keymap[k.keycode][0] for k in pressed] == list(NAMED_KEYS), shifted
+    assert xinput.keyboard._spare == spare
+    assert recorder.keymap == keymap
+    assert not any(recorder.display.query_keymap())
