@@ -17,6 +17,9 @@ class InputConfig:
     clipboard_out_enabled: bool = True
     enable_binary_clipboard: bool = False
     command_enabled: bool = True
+    # SELKIES_GAMEPAD_ENABLED: with it false, `js` messages are dropped here, not
+    # just hidden in the client UI.
+    gamepad_enabled: bool = True
     is_manual_resolution_mode: bool = False
     scaling_dpi: int = 96
     clipboard_max_bytes: int = DEFAULT_CLIPBOARD_MAX_BYTES

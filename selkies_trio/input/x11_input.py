@@ -68,6 +68,7 @@ class XInput:
         self._commands = CommandRunner(display_name)
         self._assemblers: dict[str, ClipboardAssembler] = {}
         self._closed = False
+        self._said_gamepads_disabled = False
         self.display.flush()
 
     def fileno(self) -> int:
@@ -132,6 +133,12 @@ class XInput:
             case ev.Scale(scale):
                 self.screen.set_dpi(dpi_for_scale(scale))
             case ev.GamepadConnect() | ev.GamepadDisconnect() | ev.GamepadButton() | ev.GamepadAxis() | ev.GamepadHeartbeat():
+                if not self.config.gamepad_enabled:
+                    if not self._said_gamepads_disabled:
+                        log.info("js messages ignored: gamepads are disabled "
+                                 "(SELKIES_GAMEPAD_ENABLED is false)")
+                        self._said_gamepads_disabled = True
+                    return []
                 pad = permissions.gamepad_pad_index(event, client)
                 if pad is not None:
                     self.gamepads.handle(event, pad)

@@ -106,3 +106,27 @@ def test_poll_releases_keys_whose_heartbeat_stopped(xinput: XInput, recorder: An
     assert xinput.keyboard.held_keysyms == frozenset()
     assert recorder.pump_until(lambda: any(not k.pressed for k in recorder.keys))
     assert not any(recorder.display.query_keymap())
+
+
+def test_gamepad_messages_are_ignored_when_gamepads_are_disabled(
+    xvfb_display: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    created: list[int] = []
+
+    def factory(index: int, name: str) -> RecordingPad:
+        created.append(index)
+        return RecordingPad()
+
+    router = GamepadRouter(factory, unavailable_reason=lambda: None)
+    xinput = XInput(xvfb_display, InputConfig(gamepad_enabled=False), gamepads=router)
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(3):
+                xinput.handle_message("js,c,0,cGFk,4,17", CONTROLLER)
+                xinput.handle_message("js,b,0,0,1", CONTROLLER)
+        assert created == []
+        assert router.connected == frozenset()
+        # Said once, not once per message.
+        assert sum("gamepads are disabled" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        xinput.close()
