@@ -375,6 +375,7 @@ class Association(Establishment):
             congestion=CongestionController(mtu, peer.receiver_window),
             rto=self._rto,
             partial_reliability=partial,
+            max_burst=self.config.max_burst,
         )
         self._received = ReceivedTsns(peer.initial_tsn)
         self._reconfig = StreamReconfiguration.create(self._local_initial_tsn, peer.initial_tsn)
@@ -428,7 +429,10 @@ class Association(Establishment):
         if received is None or self.state not in DATA_STATES:
             return
         if received.forward_to(chunk.new_cumulative_tsn):
-            self._events.extend(self._reassembly.forward(received.cumulative_tsn, chunk.streams))
+            # Only TSNs up to the New Cumulative TSN were abandoned: the cumulative TSN may
+            # have moved further over TSNs we hold, and those are live fragments.
+            new_cumulative = chunk.new_cumulative_tsn
+            self._events.extend(self._reassembly.forward(new_cumulative, chunk.streams))
             self._perform_deferred_reset()
         self._acks.request_immediate(now)
 
@@ -449,6 +453,7 @@ class Association(Establishment):
         self._progress_shutdown(now)
 
     def _add_data(self, builder: PacketBuilder, sender: Sender, now: float) -> None:
+        sender.start_burst()
         while True:
             chunk = sender.next_chunk(now, builder.room)
             if chunk is None:

@@ -25,3 +25,5 @@ class AssociationConfig:
     association_max_retransmits: int = 10
     cookie_lifetime: float = 60.0
     partial_reliability: bool = True
+    # Packets of DATA one `packets_to_send` may add to the flight (RFC 9260 Max.Burst).
+    max_burst: int = 4

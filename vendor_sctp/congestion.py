@@ -59,19 +59,28 @@ class CongestionController:
     def in_fast_recovery(self) -> bool:
         return self.fast_recovery_exit_tsn is not None
 
-    def on_cumulative_ack_advanced(self, bytes_acked: int, flight_size_before: int) -> None:
-        """RFC 9260 sections 7.2.1 and 7.2.2; no growth while in fast recovery."""
-        if self.in_fast_recovery or bytes_acked <= 0:
-            return
-        fully_utilized = flight_size_before + self.mtu >= self.cwnd
-        if self.cwnd <= self.ssthresh:
-            if fully_utilized:
-                self.cwnd += min(bytes_acked, self.mtu)
-            return
-        self.partial_bytes_acked += bytes_acked
-        if self.partial_bytes_acked >= self.cwnd and fully_utilized:
-            self.partial_bytes_acked -= self.cwnd
-            self.cwnd += self.mtu
+    def on_sack(
+        self, bytes_acked: int, cumulative_advanced: bool, flight_size_before: int, all_acked: bool
+    ) -> None:
+        """RFC 9260 sections 7.2.1 and 7.2.2 for one SACK. `bytes_acked` counts every chunk
+        newly acknowledged, by the Cumulative TSN Ack or by Gap Ack Blocks; no growth
+        while in fast recovery."""
+        if not self.in_fast_recovery and bytes_acked > 0:
+            fully_utilized = flight_size_before + self.mtu >= self.cwnd
+            if self.cwnd <= self.ssthresh:
+                # Slow start grows only when the Cumulative TSN Ack moves (7.2.1).
+                if cumulative_advanced and fully_utilized:
+                    self.cwnd += min(bytes_acked, self.mtu)
+            else:
+                self.partial_bytes_acked += bytes_acked
+                if self.partial_bytes_acked >= self.cwnd:
+                    if fully_utilized:
+                        self.partial_bytes_acked -= self.cwnd
+                        self.cwnd += self.mtu
+                    else:
+                        self.partial_bytes_acked = self.cwnd
+        if all_acked:
+            self.partial_bytes_acked = 0
 
     def on_retransmission_timeout(self) -> None:
         """RFC 9260 section 7.2.3: collapse to one MTU."""

@@ -62,7 +62,9 @@ class SentChunk:
     sent_at: float = 0.0
     transmissions: int = 0
     miss_indications: int = 0
-    fast_retransmit: bool = False  # chosen for fast retransmit: may bypass cwnd once
+    fast_retransmit: bool = False  # chosen for fast retransmit, not yet resent
+    # RFC 9260 section 7.2.4 step 5: a chunk is fast-retransmitted at most once.
+    fast_retransmitted: bool = False
 
     @property
     def size(self) -> int:
@@ -78,6 +80,7 @@ class Sender:
         congestion: CongestionController,
         rto: RtoEstimator,
         partial_reliability: bool,
+        max_burst: int = 4,
     ) -> None:
         self.next_tsn = initial_tsn
         self.cumulative_tsn_ack = tsn_add(initial_tsn, -1)
@@ -88,6 +91,12 @@ class Sender:
         self.rto = rto
         self.partial_reliability = partial_reliability
         self.flight_size = 0
+        self.max_burst = max_burst
+        # Data allowed in flight by the current round of sending (see `start_burst`).
+        self._burst_limit = 0
+        # Bytes of fast retransmissions that may still ignore cwnd: one packet's worth
+        # per fast-retransmit event (RFC 9260 section 7.2.4 step 3).
+        self._fast_retransmit_room = 0
         self.t3_expires_at: float | None = None
         self.forward_tsn_due = False
         self.last_data_sent_at: float | None = None
@@ -147,11 +156,27 @@ class Sender:
 
     # ---- transmission -----------------------------------------------------------
 
+    def start_burst(self) -> None:
+        """Called before each round of `next_chunk` calls (one `packets_to_send`).
+
+        Max.Burst (RFC 9260 section 6.1, after RFC 4960's errata): one round may add at
+        most `max_burst` packets of data to what is in flight, so a window that opened
+        wide at once (after idle, or a SACK acknowledging much) is not sent in one burst
+        that would overflow queues on the path. cwnd itself is left alone."""
+        chunk_room = self.max_fragment_size + DATA_CHUNK_HEADER_SIZE
+        self._burst_limit = self.flight_size + self.max_burst * chunk_room
+
     def next_chunk(self, now: float, room: int) -> DataChunk | None:
         """The next DATA chunk allowed by cwnd and rwnd whose encoding fits in `room` bytes."""
         for sc in self._retransmission_candidates():
-            if not self._may_send(sc.size, room, bypass_cwnd=sc.fast_retransmit):
+            bypass = (
+                sc.fast_retransmit
+                and DATA_CHUNK_HEADER_SIZE + sc.size <= self._fast_retransmit_room
+            )
+            if not self._may_send(sc.size, room, bypass_cwnd=bypass):
                 return None
+            if bypass:
+                self._fast_retransmit_room -= DATA_CHUNK_HEADER_SIZE + sc.size
             if self._expired(sc.message, now):
                 self._abandon(sc.message)
                 continue
@@ -182,7 +207,9 @@ class Sender:
     def _may_send(self, size: int, room: int, bypass_cwnd: bool) -> bool:
         if DATA_CHUNK_HEADER_SIZE + size > room:
             return False
-        in_window = self.flight_size < self.congestion.cwnd or bypass_cwnd
+        in_window = bypass_cwnd or (
+            self.flight_size < self.congestion.cwnd and self.flight_size + size <= self._burst_limit
+        )
         receiver_room = self.peer_receiver_window - self.flight_size
         # Zero-window probing (RFC 9260 section 6.1 A): one chunk when nothing is in flight.
         fits_receiver = receiver_room >= size or self.flight_size == 0
@@ -386,6 +413,7 @@ class Sender:
                     self._to_retransmit.discard(tsn)
                     sc.state = ChunkState.GAP_ACKED
                     self._gap_acked_count += 1
+                    bytes_acked += sc.size
                     progressed = True
                     if sc.transmissions == 1:
                         rtt_sample = now - sc.sent_at
@@ -398,17 +426,25 @@ class Sender:
         if rtt_sample is not None:
             self.rto.on_rtt_measurement(rtt_sample)
 
-        fast_retransmits = self._count_misses(highest_newly_acked, gap_acked)
+        strike_below = highest_newly_acked
+        if self.congestion.in_fast_recovery and cumulative_advanced and gap_acked.reach:
+            # RFC 9260 section 7.2.4: in fast recovery, a SACK that moves the Cumulative
+            # TSN Ack strikes every TSN it reports missing, not only those below the
+            # highest newly acknowledged TSN.
+            strike_below = tsn_add(cumulative, gap_acked.reach)
+        fast_retransmits = self._count_misses(strike_below, gap_acked)
 
         recovery_exit = self.congestion.fast_recovery_exit_tsn
         if recovery_exit is not None and tsn_le(recovery_exit, cumulative):
             self.congestion.exit_fast_recovery()
-        if cumulative_advanced:
-            self.congestion.on_cumulative_ack_advanced(bytes_acked, flight_before)
+        all_acked = self.flight_size == 0 and not self._to_retransmit and not self._gap_acked_count
+        self.congestion.on_sack(bytes_acked, cumulative_advanced, flight_before, all_acked)
         if fast_retransmits:
             highest_outstanding = tsn_add(self.next_tsn, -1)
             self.congestion.enter_fast_recovery(highest_outstanding)
+            self._fast_retransmit_room = self.max_fragment_size + DATA_CHUNK_HEADER_SIZE
             for sc in fast_retransmits:
+                sc.fast_retransmitted = True
                 self._mark_for_retransmission(sc, now, fast=True)
 
         self.peer_receiver_window = sack.advertised_receiver_window_credit
@@ -424,17 +460,20 @@ class Sender:
             self.t3_expires_at = None
         return progressed
 
-    def _count_misses(
-        self, highest_newly_acked: int | None, gap_acked: _GapBlocks
-    ) -> list[SentChunk]:
-        """Miss indications for TSNs below the highest newly acked TSN (section 7.2.4)."""
-        if highest_newly_acked is None:
+    def _count_misses(self, strike_below: int | None, gap_acked: _GapBlocks) -> list[SentChunk]:
+        """Miss indications for TSNs below `strike_below` (section 7.2.4); returns the chunks
+        reaching the threshold, each at most once in its life."""
+        if strike_below is None:
             return []
         chosen: list[SentChunk] = []
         for sc in self._chunks.values():
-            if not tsn_lt(sc.chunk.tsn, highest_newly_acked):
+            if not tsn_lt(sc.chunk.tsn, strike_below):
                 break
-            if sc.state is ChunkState.IN_FLIGHT and not gap_acked.covers(sc.chunk.tsn):
+            if (
+                sc.state is ChunkState.IN_FLIGHT
+                and not sc.fast_retransmitted
+                and not gap_acked.covers(sc.chunk.tsn)
+            ):
                 sc.miss_indications += 1
                 if sc.miss_indications >= _FAST_RETRANSMIT_THRESHOLD:
                     sc.miss_indications = 0

@@ -59,3 +59,29 @@ def test_lost_forward_tsn_is_repaired_by_the_next_sack_not_by_t3() -> None:
     lost = {c.tsn for _, p, dropped in tap.seen if dropped for c in p.chunks if isinstance(c, DataChunk)}
     pair.run_for(1)
     assert len(pair.messages_b()) == 40 - len(lost), "every message not lost once arrived"
+
+
+def test_forward_tsn_keeps_received_fragments_beyond_its_new_cumulative_tsn() -> None:
+    """X (TSN t, max_retransmits=0) is lost; M = t+1 (first fragment, arrives) and t+2
+    (lost once). The FORWARD-TSN to t moves the cumulative TSN over t+1 too, but t+1 is
+    live data of a reliable message: M must still be delivered once t+2 comes back."""
+    pair = Pair(link_ab=ImpairedLink(delay=0.02), link_ba=ImpairedLink(delay=0.02))
+    pair.connect()
+    assert pair.a._sender is not None
+    first = pair.a._sender.next_tsn
+    lost = {first: 1, first + 2: 1}
+
+    def drop_if(index: int, packet: Packet) -> bool:
+        for chunk in packet.chunks:
+            if isinstance(chunk, DataChunk) and lost.get(chunk.tsn):
+                lost[chunk.tsn] -= 1
+                return True
+        return False
+
+    pair.link_ab.drop = Tap(lambda: pair.now, drop_if=drop_if)
+    pair.a.send(1, 53, b"x" * 100, now=pair.now, ordered=False, max_retransmits=0)
+    message = bytes(range(256)) * 8  # two fragments
+    pair.a.send(2, 53, message, now=pair.now, ordered=False)
+    assert pair.run_until(lambda: any(m.stream_id == 2 for m in pair.messages_b()), 10)
+    assert [m.data for m in pair.messages_b()] == [message]
+    assert pair.b._reassembly.buffered_bytes == 0

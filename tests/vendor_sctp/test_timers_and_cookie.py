@@ -43,10 +43,12 @@ def test_rto_is_clamped_and_backs_off() -> None:
 def test_congestion_window_rules() -> None:
     cc = CongestionController(mtu=1200, initial_ssthresh=100_000)
     assert cc.cwnd == 4380  # min(4 * MTU, max(2 * MTU, 4380))
-    cc.on_cumulative_ack_advanced(bytes_acked=3000, flight_size_before=4380)
+    cc.on_sack(3000, cumulative_advanced=True, flight_size_before=4380, all_acked=False)
     assert cc.cwnd == 4380 + 1200, "slow start: at most one MTU per SACK"
-    cc.on_cumulative_ack_advanced(bytes_acked=3000, flight_size_before=100)
+    cc.on_sack(3000, cumulative_advanced=True, flight_size_before=100, all_acked=False)
     assert cc.cwnd == 5580, "no growth while the window is not used"
+    cc.on_sack(3000, cumulative_advanced=False, flight_size_before=5580, all_acked=False)
+    assert cc.cwnd == 5580, "slow start grows only when the cumulative ack moves"
     assert cc.enter_fast_recovery(highest_outstanding_tsn=50)
     assert cc.cwnd == cc.ssthresh == 4800  # max(cwnd / 2, 4 * MTU)
     assert not cc.enter_fast_recovery(60), "one reduction per recovery"
@@ -54,10 +56,15 @@ def test_congestion_window_rules() -> None:
     cc.on_retransmission_timeout()
     assert cc.cwnd == 1200 and cc.ssthresh == 4800
     cc.cwnd = 6000  # congestion avoidance: one MTU per window of acked bytes
-    cc.on_cumulative_ack_advanced(bytes_acked=5000, flight_size_before=6000)
+    cc.on_sack(5000, cumulative_advanced=True, flight_size_before=6000, all_acked=False)
     assert cc.cwnd == 6000
-    cc.on_cumulative_ack_advanced(bytes_acked=1000, flight_size_before=6000)
-    assert cc.cwnd == 7200
+    # Gap-acked bytes count too (the cumulative ack need not move).
+    cc.on_sack(1000, cumulative_advanced=False, flight_size_before=6000, all_acked=False)
+    assert cc.cwnd == 7200 and cc.partial_bytes_acked == 0
+    cc.on_sack(3000, cumulative_advanced=True, flight_size_before=7200, all_acked=True)
+    assert cc.cwnd == 7200 and cc.partial_bytes_acked == 0, "reset when everything is acked"
+    cc.on_sack(9000, cumulative_advanced=True, flight_size_before=1000, all_acked=False)
+    assert cc.cwnd == 7200 and cc.partial_bytes_acked == 7200, "capped while not fully used"
 
 
 CONTENTS = CookieContents(

@@ -1,0 +1,139 @@
+"""Sender rules of RFC 9260 section 7.2.4 and 6.1, driven directly with SACKs."""
+
+from __future__ import annotations
+
+from vendor_sctp.association import AssociationConfig
+from vendor_sctp.chunks import DATA_CHUNK_HEADER_SIZE, DataChunk, SackChunk
+from vendor_sctp.congestion import CongestionController, RtoEstimator
+from vendor_sctp.packet import decode_packet_untrusted
+from vendor_sctp.sender import ChunkState, OutboundMessage, Sender
+from vendor_sctp.serial import tsn_add
+
+from .harness import Pair, Tap, data_tsn_dropper
+from .link import ImpairedLink
+
+FIRST_TSN = 1000
+MTU = 1200
+ROOM = MTU - 12
+
+
+def make_sender(messages: int, cwnd: int) -> Sender:
+    sender = Sender(
+        initial_tsn=FIRST_TSN,
+        max_fragment_size=ROOM - DATA_CHUNK_HEADER_SIZE,
+        peer_receiver_window=10_000_000,
+        congestion=CongestionController(MTU, 10_000_000),
+        rto=RtoEstimator(),
+        partial_reliability=True,
+        max_burst=1000,
+    )
+    sender.congestion.cwnd = cwnd
+    for index in range(messages):
+        sender.enqueue(OutboundMessage(1, 53, bytes([index % 256]) * 1100, False, None, None))
+    return sender
+
+
+def send_all(sender: Sender, now: float) -> list[int]:
+    sender.start_burst()
+    sent = []
+    while (chunk := sender.next_chunk(now, ROOM)) is not None:
+        sent.append(chunk.tsn)
+    return sent
+
+
+def sack(sender: Sender, cumulative_offset: int, blocks: tuple[tuple[int, int], ...], now: float) -> None:
+    sender.handle_sack(SackChunk(tsn_add(FIRST_TSN, cumulative_offset), 10_000_000, blocks), now)
+    sender.check_invariants()
+
+
+def test_only_one_packet_of_fast_retransmissions_ignores_cwnd() -> None:
+    sender = make_sender(60, cwnd=60_000)
+    assert len(send_all(sender, 0.0)) == 55
+    # TSNs 0-2 are lost; the SACKs report 3-19 (three steps), 20-54 stay in flight.
+    for end in (17, 18, 19):
+        sack(sender, -1, ((4, end + 1),), 0.1)
+    assert sender.congestion.in_fast_recovery
+    assert sender.flight_size > sender.congestion.cwnd
+    resent = send_all(sender, 0.1)
+    assert resent == [FIRST_TSN], "one packet's worth goes at once, the rest waits for cwnd"
+
+
+def test_a_chunk_is_fast_retransmitted_at_most_once() -> None:
+    sender = make_sender(40, cwnd=100_000)
+    send_all(sender, 0.0)
+    for end in (3, 4, 5):
+        sack(sender, -1, ((2, end),), 0.1)
+    assert send_all(sender, 0.1) == [FIRST_TSN]
+    # The retransmission is lost too: more SACKs without TSN 0 must not trigger another.
+    for end in range(6, 30):
+        sack(sender, -1, ((2, end),), 0.2)
+    assert send_all(sender, 0.2) == []
+    chunk = sender._chunks[FIRST_TSN]
+    assert chunk.state is ChunkState.IN_FLIGHT and chunk.transmissions == 2
+
+
+def test_in_fast_recovery_a_cumulative_advance_strikes_every_missing_tsn() -> None:
+    sender = make_sender(10, cwnd=100_000)
+    send_all(sender, 0.0)
+    # TSNs 0 and 5 are lost. Three SACKs make 0 a fast retransmit (and start recovery).
+    for blocks in (((2, 2),), ((2, 3),), ((2, 5),)):
+        sack(sender, -1, blocks, 0.1)
+    assert send_all(sender, 0.1) == [FIRST_TSN]
+    sack(sender, -1, ((2, 5), (7, 7)), 0.1)  # TSN 6: first miss for TSN 5
+    # TSN 0 arrives: the cumulative ack moves to 4 and nothing new is gap-acked; in fast
+    # recovery this SACK still counts a miss for TSN 5 (the second).
+    sack(sender, 4, ((2, 2),), 0.2)
+    sack(sender, 4, ((2, 3),), 0.2)  # the third
+    assert sender._chunks[FIRST_TSN + 5].state is ChunkState.TO_RETRANSMIT
+
+
+def test_gap_acked_bytes_grow_the_window_in_congestion_avoidance() -> None:
+    sender = make_sender(60, cwnd=15_000)
+    sender.congestion.ssthresh = 10_000
+    sent = send_all(sender, 0.0)
+    cwnd = sender.congestion.cwnd
+    # TSN 0 stays missing, so the cumulative ack never moves; the gap blocks keep
+    # acknowledging everything else: more than a window's worth in two SACKs (a third
+    # would start a fast retransmit).
+    for _ in range(2):
+        sack(sender, -1, ((2, len(sent)),), 0.1)
+        sent += send_all(sender, 0.1)
+    assert sender.congestion.cwnd == cwnd + MTU
+
+
+def test_max_burst_limits_one_round_of_sending() -> None:
+    pair = Pair(
+        config_a=AssociationConfig(max_burst=4),
+        link_ab=ImpairedLink(delay=0.01), link_ba=ImpairedLink(delay=0.01),
+    )
+    pair.connect()
+    assert pair.a._sender is not None
+    pair.a._sender.congestion.cwnd = 1_000_000  # e.g. a wide window left over from before
+    for index in range(20):
+        pair.a.send(1, 53, bytes([index]) * 1100, now=pair.now)
+    packets = pair.a.packets_to_send(pair.now)
+    with_data = [
+        p for p in packets
+        if any(isinstance(c, DataChunk) for c in decode_packet_untrusted(p).chunks)
+    ]
+    assert len(with_data) == 4
+    for packet in packets:
+        pair.link_ab.send(packet, pair.now)
+    assert pair.run_until(lambda: len(pair.messages_b()) == 20, 5)
+
+
+def test_lost_fast_retransmission_is_repaired_by_t3_not_a_second_fast_retransmit() -> None:
+    config = AssociationConfig(rto_initial=1.0, rto_min=1.0)
+    pair = Pair(config_a=config, link_ab=ImpairedLink(delay=0.02), link_ba=ImpairedLink(delay=0.02))
+    pair.connect()
+    assert pair.a._sender is not None
+    lost_tsn = pair.a._sender.next_tsn + 3
+    tap = Tap(lambda: pair.now, drop_if=data_tsn_dropper(lost_tsn, times=2))
+    pair.link_ab.drop = tap
+    for index in range(80):
+        pair.a.send(1, 53, bytes([index]) * 1100, now=pair.now)
+    assert pair.run_until(lambda: len(pair.messages_b()) == 80, 20)
+    sends = [t for t, c in tap.sent_chunks(DataChunk) if c.tsn == lost_tsn]
+    assert len(sends) == 3
+    assert sends[1] - sends[0] < 0.3, "the first retransmission is a fast one"
+    assert sends[2] - sends[1] > 0.5, "the second waits for T3 (armed when the cum ack last moved)"
