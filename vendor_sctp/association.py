@@ -49,6 +49,7 @@ from .events import (
     AssociationEstablished,
     Event,
     IncomingStreamsReset,
+    MessageReceived,
     OutgoingStreamsReset,
     StreamResetFailed,
 )
@@ -64,7 +65,7 @@ from .parameters import (
     ReconfigurationResponse,
     describe_error_causes,
 )
-from .reassembly import Reassembly
+from .reassembly import MessageTooLarge, Reassembly
 from .receiver import AckScheduler, ReceivedTsns
 from .reconfig import StreamReconfiguration, is_request
 from .sender import OutboundMessage, Sender
@@ -108,7 +109,7 @@ class Association(Establishment):
 
         self._sender: Sender | None = None
         self._received: ReceivedTsns | None = None
-        self._reassembly = Reassembly(self.config.receive_window)
+        self._reassembly = Reassembly(self.config.receive_window, self.config.max_message_size)
         self._acks = AckScheduler(self.config.delayed_ack_timeout)
         self._reconfig: StreamReconfiguration | None = None
         self._held_back: list[DataChunk] = []
@@ -212,7 +213,13 @@ class Association(Establishment):
         if self._sender is not None:
             self._events.extend(self._sender.events)
             self._sender.events.clear()
-        return self._events.popleft() if self._events else None
+        if not self._events:
+            return None
+        event = self._events.popleft()
+        if isinstance(event, MessageReceived):
+            # Taken by the application: its bytes no longer count against our window.
+            self._reassembly.outside_bytes -= len(event.data)
+        return event
 
     def get_timer(self) -> float | None:
         """When `handle_timer` must next be called (same clock as `now`); None: no timer."""
@@ -419,10 +426,31 @@ class Association(Establishment):
             chunk.stream_identifier, chunk.tsn
         ):
             self._held_back.append(chunk)
-        else:
-            self._events.extend(self._reassembly.add(chunk))
+            self._reassembly.outside_bytes += len(chunk.user_data)
+        elif not self._reassemble(chunk):
+            return False
         self._perform_deferred_reset()
         return not in_sequence or received.has_gaps
+
+    def _reassemble(self, chunk: DataChunk) -> bool:
+        """Hand a chunk to reassembly and queue what it completes; False if that aborted."""
+        try:
+            messages = self._reassembly.add(chunk)
+        except MessageTooLarge as error:
+            self._abort_protocol(
+                ErrorCauseCode.PROTOCOL_VIOLATION, str(error).encode(), reason=str(error)
+            )
+            return False
+        self._deliver(messages)
+        return True
+
+    def _deliver(self, messages: list[MessageReceived]) -> None:
+        # Undelivered messages keep counting against the receive window until
+        # `next_event` hands them out, so an application that stops reading stops
+        # the peer (flow control) instead of letting the event queue grow.
+        for message in messages:
+            self._reassembly.outside_bytes += len(message.data)
+        self._events.extend(messages)
 
     def _receive_forward_tsn(self, chunk: ForwardTsnChunk, now: float) -> None:
         received = self._received
@@ -432,7 +460,7 @@ class Association(Establishment):
             # Only TSNs up to the New Cumulative TSN were abandoned: the cumulative TSN may
             # have moved further over TSNs we hold, and those are live fragments.
             new_cumulative = chunk.new_cumulative_tsn
-            self._events.extend(self._reassembly.forward(new_cumulative, chunk.streams))
+            self._deliver(self._reassembly.forward(new_cumulative, chunk.streams))
             self._perform_deferred_reset()
         self._acks.request_immediate(now)
 
@@ -516,7 +544,9 @@ class Association(Establishment):
         self._events.append(IncomingStreamsReset(stream_ids))
         held, self._held_back = self._held_back, []
         for chunk in held:
-            self._events.extend(self._reassembly.add(chunk))
+            self._reassembly.outside_bytes -= len(chunk.user_data)
+            if not self._reassemble(chunk):
+                return
 
     # ---- heartbeat, errors, shutdown ------------------------------------------------------
 
@@ -548,12 +578,13 @@ class Association(Establishment):
                 self._outbox.append(self._packet(peer.verification_tag, [AbortChunk().encode()]))
             self._close(reason, by_peer=False, graceful=False)
 
-    def _abort_protocol(self, code: int, info: bytes) -> None:
+    def _abort_protocol(self, code: int, info: bytes, reason: str | None = None) -> None:
         peer = self._peer
         if peer is not None:
             abort = AbortChunk((Parameter(code, info),))
             self._outbox.append(self._packet(peer.verification_tag, [abort.encode()]))
-        self._close(f"protocol violation (cause {code})", by_peer=False, graceful=False)
+        detail = f": {reason}" if reason else ""
+        self._close(f"protocol violation (cause {code}){detail}", by_peer=False, graceful=False)
 
     def _receive_shutdown(self, chunk: ShutdownChunk, now: float) -> None:
         sender = self._sender
