@@ -272,7 +272,8 @@ class Association(Establishment):
             if self._acks.is_due(now) or (self._acks.due_at is not None and sender.has_queued()):
                 builder.add(self._make_sack().encode())
             if sender.forward_tsn_due:
-                builder.add(sender.forward_tsn_chunk().encode())
+                room = self.config.max_packet_size - COMMON_HEADER_SIZE
+                builder.add(sender.forward_tsn_chunk(room).encode())
             reconfig = self._reconfig
             if (
                 reconfig is not None
@@ -334,8 +335,7 @@ class Association(Establishment):
             elif isinstance(chunk, HeartbeatAckChunk):
                 self._receive_heartbeat_ack(chunk, now)
             elif isinstance(chunk, HeartbeatChunk):
-                if self._peer is not None:
-                    self._control.append(HeartbeatAckChunk(chunk.heartbeat_information).encode())
+                self._receive_heartbeat(chunk)
             elif isinstance(chunk, AbortChunk):
                 self._close(f"aborted by peer: {describe_error_causes(chunk.error_causes)}", True, False)
                 return
@@ -559,6 +559,15 @@ class Association(Establishment):
         info = _HEARTBEAT_INFO.pack(self._heartbeat_nonce, now)
         self._control.append(HeartbeatChunk(info).encode())
         self._heartbeat_due_at = now + self.config.heartbeat_interval + self._rto.rto
+
+    def _receive_heartbeat(self, chunk: HeartbeatChunk) -> None:
+        if self._peer is None:
+            return
+        answer = HeartbeatAckChunk(chunk.heartbeat_information).encode()
+        # The information must come back unchanged (RFC 9260 section 8.3), and an answer
+        # that cannot fit in one packet could not be sent: such a HEARTBEAT is ignored.
+        if len(answer) <= self.config.max_packet_size - COMMON_HEADER_SIZE:
+            self._control.append(answer)
 
     def _receive_heartbeat_ack(self, chunk: HeartbeatAckChunk, now: float) -> None:
         if len(chunk.heartbeat_information) != _HEARTBEAT_INFO.size:

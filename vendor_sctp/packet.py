@@ -72,19 +72,27 @@ def decode_packet_untrusted(data: bytes) -> Packet:
 
 
 class PacketBuilder:
-    """Bundles encoded chunks into packets of at most `max_size` bytes (RFC 9260 section 6.10)."""
+    """Bundles encoded chunks into packets of at most `max_size` bytes (RFC 9260 section 6.10).
+
+    A chunk too large for even an empty packet is dropped and counted in `oversized`:
+    callers size their chunks to fit, and a packet over `max_size` would not fit in
+    its DTLS record (RFC 8261), so it could never be delivered anyway."""
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
         self.packets: list[list[bytes]] = []
         self.current: list[bytes] = []
         self.size = COMMON_HEADER_SIZE
+        self.oversized = 0
 
     @property
     def room(self) -> int:
         return self.max_size - self.size
 
     def add(self, encoded: bytes) -> None:
+        if len(encoded) > self.max_size - COMMON_HEADER_SIZE:
+            self.oversized += 1
+            return
         if len(encoded) > self.room and self.current:
             self.flush()
         self.current.append(encoded)

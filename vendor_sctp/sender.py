@@ -344,19 +344,30 @@ class Sender:
             if tsn_gt(point, self.cumulative_tsn_ack):
                 self.forward_tsn_due = True
 
-    def forward_tsn_chunk(self) -> ForwardTsnChunk:
-        """RFC 3758 section 3.5 C: skip to the Advanced.Peer.Ack.Point."""
+    def forward_tsn_chunk(self, max_size: int) -> ForwardTsnChunk:
+        """RFC 3758 section 3.5 C: skip to the Advanced.Peer.Ack.Point, in a chunk of at
+        most `max_size` bytes. When the ordered streams to list do not all fit, the New
+        Cumulative TSN stops before the first message that would need one more entry
+        (a stream change is always a message boundary); the rest follows after the
+        next SACK, since the point is then still ahead of the cumulative ack."""
+        max_streams = max(0, (max_size - 8) // 4)
         skipped: dict[int, int] = {}
+        new_cumulative = self.cumulative_tsn_ack
         tsn = tsn_add(self.cumulative_tsn_ack, 1)
         while tsn_le(tsn, self.advanced_peer_ack_point):
             sc = self._chunks.get(tsn)
             if sc is not None and sc.message.ordered:
                 sid, ssn = sc.message.stream_id, sc.message.ssn
-                if sid not in skipped or ssn_lt(skipped[sid], ssn):
+                if sid not in skipped:
+                    if len(skipped) == max_streams:
+                        break
                     skipped[sid] = ssn
+                elif ssn_lt(skipped[sid], ssn):
+                    skipped[sid] = ssn
+            new_cumulative = tsn
             tsn = tsn_add(tsn, 1)
         self.forward_tsn_due = False
-        return ForwardTsnChunk(self.advanced_peer_ack_point, tuple(sorted(skipped.items())))
+        return ForwardTsnChunk(new_cumulative, tuple(sorted(skipped.items())))
 
     def needs_forward_tsn(self) -> bool:
         return tsn_gt(self.advanced_peer_ack_point, self.cumulative_tsn_ack)

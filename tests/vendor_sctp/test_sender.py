@@ -137,3 +137,21 @@ def test_lost_fast_retransmission_is_repaired_by_t3_not_a_second_fast_retransmit
     assert len(sends) == 3
     assert sends[1] - sends[0] < 0.3, "the first retransmission is a fast one"
     assert sends[2] - sends[1] > 0.5, "the second waits for T3 (armed when the cum ack last moved)"
+
+
+def test_forward_tsn_listing_too_many_streams_is_split_to_fit_a_packet() -> None:
+    sender = make_sender(0, cwnd=1_000_000)
+    for stream in range(400):  # one abandoned ordered message on each of 400 streams
+        sender.enqueue(OutboundMessage(stream, 53, b"m" * 100, True, 0, None))
+    assert len(send_all(sender, 0.0)) == 400
+    sender.handle_t3_expiry(1.0)  # max_retransmits=0: every message is abandoned
+    first = sender.forward_tsn_chunk(ROOM)
+    assert len(first.encode()) <= ROOM
+    assert len(first.streams) == (ROOM - 8) // 4
+    assert first.new_cumulative_tsn == tsn_add(FIRST_TSN, len(first.streams) - 1)
+    # The peer acknowledges that much; the next SACK brings the rest.
+    sack(sender, len(first.streams) - 1, (), 1.1)
+    assert sender.forward_tsn_due
+    second = sender.forward_tsn_chunk(ROOM)
+    assert second.new_cumulative_tsn == tsn_add(FIRST_TSN, 399)
+    assert [sid for sid, _ in second.streams] == list(range(len(first.streams), 400))
