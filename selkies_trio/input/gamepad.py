@@ -145,7 +145,12 @@ MAX_PADS = 4
 
 
 class GamepadRouter:
-    """One virtual pad per slot; events arrive already mapped to a pad index."""
+    """One virtual pad per slot; events arrive already mapped to a pad index.
+
+    A pad belongs to the clients that connected it (a controller's first pad and
+    player 1's are the same pad); it is destroyed when the last of them
+    disconnects it or leaves, so no device outlives its players.
+    """
 
     def __init__(
         self,
@@ -155,6 +160,7 @@ class GamepadRouter:
         self._factory: PadFactory = factory or (lambda index, name: UinputGamepad(name))
         self._reason = unavailable_reason
         self._pads: dict[int, tuple[VirtualPad, GamepadEncoder]] = {}
+        self._users: dict[int, set[str]] = {}
         self._logged_unavailable = False
 
     @property
@@ -170,11 +176,14 @@ class GamepadRouter:
             self._logged_unavailable = True
         return False
 
-    def handle(self, event: ev.GamepadEvent, pad_index: int) -> None:
+    def handle(self, event: ev.GamepadEvent, pad_index: int, client_id: str = "") -> None:
         if not 0 <= pad_index < MAX_PADS:
             return
         if isinstance(event, ev.GamepadConnect):
-            if pad_index in self._pads or not self._available():
+            if pad_index in self._pads:
+                self._users[pad_index].add(client_id)
+                return
+            if not self._available():
                 return
             try:
                 pad = self._factory(pad_index, f"Selkies Controller {pad_index + 1}")
@@ -182,10 +191,9 @@ class GamepadRouter:
                 log.warning("gamepad %d not created: %s", pad_index + 1, exc)
                 return
             self._pads[pad_index] = (pad, GamepadEncoder())
+            self._users[pad_index] = {client_id}
         elif isinstance(event, ev.GamepadDisconnect):
-            entry = self._pads.pop(pad_index, None)
-            if entry is not None:
-                entry[0].close()
+            self._leave(pad_index, client_id)
         elif isinstance(event, ev.GamepadButton | ev.GamepadAxis):
             entry = self._pads.get(pad_index)
             if entry is not None:
@@ -194,7 +202,24 @@ class GamepadRouter:
                 if events:
                     pad.emit(events)
 
+    def _leave(self, pad_index: int, client_id: str) -> None:
+        users = self._users.get(pad_index)
+        if users is None:
+            return
+        users.discard(client_id)
+        if users:
+            return
+        del self._users[pad_index]
+        pad, _ = self._pads.pop(pad_index)
+        pad.close()
+
+    def forget_client(self, client_id: str) -> None:
+        """The client is gone: destroy the pads nobody else connected."""
+        for pad_index in [i for i, users in self._users.items() if client_id in users]:
+            self._leave(pad_index, client_id)
+
     def close(self) -> None:
         for pad, _ in self._pads.values():
             pad.close()
         self._pads.clear()
+        self._users.clear()

@@ -2,10 +2,11 @@
 
 python-xlib blocks, so everything here is plain synchronous methods; the runtime
 calls them from one thread at a time (a single `trio.to_thread` worker with a
-CapacityLimiter of 1), calls `poll()` when `fileno()` becomes readable and also
-after every batch of `handle()` calls (python-xlib may have queued events while
-it waited for a reply, and those no longer make the socket readable), and calls
-`release_all()` and `forget_client()` when a client goes away.
+CapacityLimiter of 1), calls `poll()` when `fileno()` becomes readable, after
+every batch of `handle()` calls (python-xlib may have queued events while it
+waited for a reply, and those no longer make the socket readable) and at
+`next_deadline()` (held-key sweep), and calls `forget_client()` when a client
+goes away, which releases the keys, buttons and gamepads it held.
 
 Frames returned by `handle` are for the client that sent the event; frames
 returned by `poll` (clipboard and cursor changes on the desktop) are for every
@@ -111,13 +112,13 @@ class XInput:
             case ev.PointerMotion():
                 self.pointer.apply(event, client.client_id)
             case ev.KeyDown(keysym):
-                self.keyboard.press(keysym, now)
+                self.keyboard.press(keysym, now, client.client_id)
             case ev.KeyUp(keysym):
-                self.keyboard.release(keysym)
+                self.keyboard.release(keysym, client.client_id)
             case ev.ReleaseAllKeys():
-                self.keyboard.release_all()
+                self.keyboard.release_all(client.client_id)
             case ev.HeldKeysHeartbeat(keysyms):
-                self.keyboard.heartbeat(keysyms, now)
+                self.keyboard.heartbeat(keysyms, now, client.client_id)
             case ev.ComposedText(text):
                 self.keyboard.type_text(text)
             case ev.ClipboardText(text):
@@ -141,7 +142,7 @@ class XInput:
                     return []
                 pad = permissions.gamepad_pad_index(event, client)
                 if pad is not None:
-                    self.gamepads.handle(event, pad)
+                    self.gamepads.handle(event, pad, client.client_id)
             case ev.RunCommand(command):
                 ok, text = self._commands.run(command, client.client_id)
                 action = f"command_done,{text}" if ok else f"command_error,{text}"
@@ -201,16 +202,26 @@ class XInput:
         self.display.flush()
         return frames
 
+    def next_deadline(self) -> float | None:
+        """When `poll` next has housekeeping to do without any X event (time.monotonic)."""
+        return self.keyboard.next_stale_at(self.config.held_key_timeout)
+
     def release_all(self) -> None:
-        """Release every key and button; called when a client disconnects."""
+        """Release every key and button, whoever holds them."""
         self.keyboard.release_all()
         self.pointer.release_all()
         self.display.flush()
 
     def forget_client(self, client_id: str) -> None:
-        """Drop per-client state (sequence numbers, half-done uploads) on disconnect."""
+        """The client disconnected: release the keys, buttons and gamepads it held
+        (not those another client holds too) and drop its state (sequence numbers,
+        half-done uploads)."""
         self._assemblers.pop(client_id, None)
+        self.gamepads.forget_client(client_id)
+        self.keyboard.forget_client(client_id)
+        self.pointer.release_client(client_id)
         self.pointer.forget_client(client_id)
+        self.display.flush()
 
     def close(self) -> None:
         if self._closed:

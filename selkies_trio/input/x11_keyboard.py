@@ -14,8 +14,9 @@ therefore only recycled once `recycle_grace` seconds have passed since its last
 use (the server is synced and we wait out the rest when needed).
 
 Every held key is tracked by the keycode it was pressed on, so a release reaches
-the same key even if the map changed in between, and `release_all` can leave
-nothing stuck after a disconnect.
+the same key even if the map changed in between, and by the clients holding it:
+like the same key on two physical keyboards, it goes up when the last of them
+lets go, so a client that disconnects releases what it held and nothing else.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class HeldKey:
     keycode: int
-    refreshed_at: float
+    # client id -> when that client last pressed or heartbeat-refreshed the key
+    holders: dict[str, float]
 
 
 class X11Keyboard:
@@ -64,7 +66,8 @@ class X11Keyboard:
         self._remapped: OrderedDict[int, int] = OrderedDict()
         self._spare: list[int] = []
         self._held: dict[int, HeldKey] = {}
-        self._heartbeats_seen = False
+        # Clients that send `kh` heartbeats; only their keys can go stale.
+        self._heartbeat_clients: set[str] = set()
         self.reload_keymap()
 
     def reload_keymap(self) -> None:
@@ -185,23 +188,45 @@ class X11Keyboard:
     def _fake(self, event_type: int, keycode: int) -> None:
         xtest.fake_input(self._display, event_type, keycode)
 
-    def press(self, keysym: int, now: float) -> None:
+    def press(self, keysym: int, now: float, client: str = "") -> None:
         held = self._held.get(keysym)
-        # A repeated keydown (browser autorepeat) presses the same code again.
+        # A repeated keydown (browser autorepeat), or the same key from a second
+        # client, presses the same code again.
         code = held.keycode if held else self._keycode_for(keysym, self.shift_held)
         if code is None:
             return
         self._fake(X.KeyPress, code)
-        self._held[keysym] = HeldKey(code, now)
+        if held is None:
+            held = self._held[keysym] = HeldKey(code, {})
+        held.holders[client] = now
 
-    def release(self, keysym: int) -> None:
-        held = self._held.pop(keysym, None)
-        if held is not None:
-            self._fake(X.KeyRelease, held.keycode)
+    def release(self, keysym: int, client: str | None = "") -> None:
+        """`client` lets go of the key; it goes up once no client holds it.
 
-    def release_all(self) -> None:
+        client=None releases it whoever holds it.
+        """
+        held = self._held.get(keysym)
+        if held is None:
+            return
+        if client is not None:
+            if client not in held.holders:
+                return
+            del held.holders[client]
+        if held.holders and client is not None:
+            return
+        del self._held[keysym]
+        self._fake(X.KeyRelease, held.keycode)
+
+    def release_all(self, client: str | None = None) -> None:
+        """Release the keys `client` holds (those others hold too stay down); None: all."""
         for keysym in reversed(list(self._held)):
-            self.release(keysym)
+            if client is None or client in self._held[keysym].holders:
+                self.release(keysym, client)
+
+    def forget_client(self, client: str) -> None:
+        """The client is gone: what it held goes up, unless another client holds it."""
+        self.release_all(client)
+        self._heartbeat_clients.discard(client)
 
     def type_text(self, text: str) -> None:
         """Type `text` as one unit: press and release each character in order."""
@@ -227,27 +252,45 @@ class X11Keyboard:
             if wrap_shift is not None:
                 self._fake(X.KeyRelease, wrap_shift)
 
-    def heartbeat(self, held: tuple[int, ...], now: float) -> None:
+    def heartbeat(self, held: tuple[int, ...], now: float, client: str = "") -> None:
         """The client says these keys are still down: refresh them."""
-        self._heartbeats_seen = True
+        self._heartbeat_clients.add(client)
         for keysym in held:
             key = self._held.get(keysym)
-            if key is not None:
-                key.refreshed_at = now
+            if key is not None and client in key.holders:
+                key.holders[client] = now
+
+    def _stale_holds(self, now: float, timeout: float) -> list[tuple[int, str]]:
+        return [
+            (keysym, client)
+            for keysym, key in self._held.items()
+            for client, refreshed_at in key.holders.items()
+            if client in self._heartbeat_clients and now - refreshed_at >= timeout
+        ]
 
     def release_stale(self, now: float, timeout: float) -> list[int]:
-        """Release keys the heartbeat stopped mentioning; returns their keysyms.
+        """Let go of keys the heartbeat stopped mentioning; returns the keysyms now up.
 
-        Only once the client has sent heartbeats at all: an older client never
+        Only for clients that have sent heartbeats at all: an older client never
         does, and a key it holds for a long time (a game) is not stuck.
         """
-        if not self._heartbeats_seen:
-            return []
-        stale = [sym for sym, key in self._held.items() if now - key.refreshed_at > timeout]
-        for keysym in stale:
-            log.info("releasing key 0x%x: no heartbeat for %.1f s", keysym, timeout)
-            self.release(keysym)
-        return stale
+        released = []
+        for keysym, client in self._stale_holds(now, timeout):
+            log.info("releasing key 0x%x for %s: no heartbeat for %.1f s", keysym, client, timeout)
+            self.release(keysym, client)
+            if keysym not in self._held:
+                released.append(keysym)
+        return released
+
+    def next_stale_at(self, timeout: float) -> float | None:
+        """When `release_stale` would next have something to do (same clock as `now`)."""
+        times = [
+            refreshed_at + timeout
+            for key in self._held.values()
+            for client, refreshed_at in key.holders.items()
+            if client in self._heartbeat_clients
+        ]
+        return min(times, default=None)
 
     def restore_keymap(self) -> None:
         """Give the remapped keycodes back to NoSymbol."""

@@ -2,7 +2,9 @@
 
     InputService.run()  nursery
      ├─ injector: batches of (client, message) → XInput in the worker thread
-     └─ watcher: X socket readable → XInput.poll() → clipboard/cursor frames to every client
+     ├─ watcher: X socket readable → XInput.poll() → clipboard/cursor frames to clients
+     └─ sweeper: at XInput.next_deadline() → XInput.poll() (held keys whose
+        heartbeat stopped go up even when nothing else happens on the desktop)
 
 python-xlib blocks, so every XInput call runs in one worker thread (a
 CapacityLimiter of 1 keeps them in order). Messages are batched so a burst of
@@ -13,12 +15,15 @@ the injector is bounded: when it is full, messages are dropped and counted.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
 
 from ..input.config import InputConfig
+from ..input.gamepad import GamepadRouter
 from ..input.permissions import ClientPermissions
 from ..input.x11_input import XInput
 
@@ -49,6 +54,7 @@ class InputService:
     display: str | None
     config: InputConfig = field(default_factory=InputConfig)
     stats: InputStatistics = field(default_factory=InputStatistics)
+    gamepads: GamepadRouter | None = None
 
     def __post_init__(self) -> None:
         self._clients: dict[str, _Client] = {}
@@ -57,6 +63,12 @@ class InputService:
         ](QUEUE_SIZE)
         self._limiter = trio.CapacityLimiter(1)
         self.xinput: XInput | None = None
+        # Messages accepted into the queue, and those taken off it (handled or not).
+        self._submitted = 0
+        self._taken = 0
+        self._progress = trio.Event()
+        self._deadline: float | None = None  # time.monotonic() of the next sweep
+        self._deadline_changed = trio.Event()
 
     @property
     def available(self) -> bool:
@@ -80,7 +92,11 @@ class InputService:
             client.permissions = permissions
 
     async def remove_client(self, client_id: str) -> None:
-        """Forget a client and release whatever it still holds (keys, buttons)."""
+        """Forget a client and release whatever it still holds (keys, buttons, gamepads).
+
+        What other clients hold stays down. Messages of the client still queued are
+        dropped: it is no longer registered when the injector gets to them.
+        """
         if self._clients.pop(client_id, None) is None or self.xinput is None:
             return
         xinput = self.xinput
@@ -93,7 +109,20 @@ class InputService:
         except trio.WouldBlock:
             self.stats.dropped += 1
             return False
+        self._submitted += 1
         return True
+
+    async def drain(self) -> None:
+        """Return once every message submitted before the call has been handled."""
+        target = self._submitted
+        while self._taken < target:
+            await self._progress.wait()
+
+    async def sync_with_display(self) -> None:
+        """A round trip with the X server: it has processed everything we sent."""
+        xinput = self.xinput
+        if xinput is not None:
+            await trio.to_thread.run_sync(xinput.display.sync, limiter=self._limiter)
 
     # ---- task tree -------------------------------------------------------------------
 
@@ -101,7 +130,8 @@ class InputService:
         if self.display:
             try:
                 self.xinput = await trio.to_thread.run_sync(
-                    XInput, self.display, self.config, limiter=self._limiter
+                    lambda: XInput(self.display, self.config, gamepads=self.gamepads),
+                    limiter=self._limiter,
                 )
                 # SELKIES_SCALING_DPI applies from the start, before any client scales.
                 await trio.to_thread.run_sync(self.xinput.apply_initial_dpi,
@@ -116,6 +146,7 @@ class InputService:
                 nursery.start_soon(self._inject)
                 if self.xinput is not None:
                     nursery.start_soon(self._watch)
+                    nursery.start_soon(self._sweep)
                 task_status.started()
         finally:
             if self.xinput is not None:
@@ -131,24 +162,33 @@ class InputService:
                     batch.append(self._queue_receive.receive_nowait())
                 except trio.WouldBlock:
                     break
-            work = [
-                (self._clients[client_id].permissions, message)
-                for client_id, message in batch
-                if client_id in self._clients
-            ]
-            if self.xinput is None or not work:
-                continue
-            replies, broadcast = await trio.to_thread.run_sync(
-                _handle_batch, self.xinput, work, limiter=self._limiter
-            )
-            self.stats.batches += 1
-            self.stats.handled += len(work)
-            for client_id, frames in replies:
-                client = self._clients.get(client_id)
-                if client is not None:
-                    for frame in frames:
-                        client.send(frame)
-            self._broadcast(broadcast)
+            try:
+                await self._inject_batch(batch)
+            finally:
+                self._taken += len(batch)
+                self._progress.set()
+                self._progress = trio.Event()
+
+    async def _inject_batch(self, batch: list[tuple[str, str | bytes]]) -> None:
+        work = [
+            (self._clients[client_id].permissions, message)
+            for client_id, message in batch
+            if client_id in self._clients
+        ]
+        if self.xinput is None or not work:
+            return
+        replies, broadcast, deadline = await trio.to_thread.run_sync(
+            _handle_batch, self.xinput, work, limiter=self._limiter
+        )
+        self._set_deadline(deadline)
+        self.stats.batches += 1
+        self.stats.handled += len(work)
+        for client_id, frames in replies:
+            client = self._clients.get(client_id)
+            if client is not None:
+                for frame in frames:
+                    client.send(frame)
+        self._broadcast(broadcast)
 
     async def _watch(self) -> None:
         assert self.xinput is not None
@@ -156,8 +196,30 @@ class InputService:
         fd = xinput.fileno()
         while True:
             await trio.lowlevel.wait_readable(fd)
-            frames = await trio.to_thread.run_sync(xinput.poll, limiter=self._limiter)
-            self._broadcast(frames)
+            await self._poll(xinput)
+
+    async def _poll(self, xinput: XInput) -> None:
+        frames, deadline = await trio.to_thread.run_sync(_poll, xinput, limiter=self._limiter)
+        self._set_deadline(deadline)
+        self._broadcast(frames)
+
+    def _set_deadline(self, deadline: float | None) -> None:
+        if deadline != self._deadline:
+            self._deadline = deadline
+            self._deadline_changed.set()
+
+    async def _sweep(self) -> None:
+        """Poll at the XInput's own deadline, however idle the desktop is."""
+        assert self.xinput is not None
+        xinput = self.xinput
+        while True:
+            self._deadline_changed = trio.Event()
+            deadline = math.inf if self._deadline is None else self._deadline
+            # The deadline is on time.monotonic(), trio's clock may differ.
+            with trio.move_on_after(max(0.0, deadline - time.monotonic())):
+                await self._deadline_changed.wait()
+                continue
+            await self._poll(xinput)
 
     def _broadcast(self, frames: list[str]) -> None:
         if not frames:
@@ -168,13 +230,18 @@ class InputService:
                 client.send(frame)
 
 
+def _poll(xinput: XInput) -> tuple[list[str], float | None]:
+    return xinput.poll(), xinput.next_deadline()
+
+
 def _handle_batch(
     xinput: XInput, work: list[tuple[ClientPermissions, str | bytes]]
-) -> tuple[list[tuple[str, list[str]]], list[str]]:
+) -> tuple[list[tuple[str, list[str]]], list[str], float | None]:
     """In the worker thread: apply a batch, then collect what the desktop said back."""
     replies: list[tuple[str, list[str]]] = []
     for permissions, message in work:
         frames = xinput.handle_message(message, permissions)
         if frames:
             replies.append((permissions.client_id, frames))
-    return replies, xinput.poll()
+    frames, deadline = _poll(xinput)
+    return replies, frames, deadline

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
+from selkies_trio.input.config import InputConfig
+from selkies_trio.input.gamepad import GamepadRouter, InputEvent
 from selkies_trio.input.permissions import ClientPermissions
 from selkies_trio.runtime.input_service import InputService
 from tests.input.conftest import XRecorder
+
+XK_SHIFT_L, XK_CONTROL_L = 0xFFE1, 0xFFE3
+
+
+def keycode(recorder: XRecorder, keysym: int) -> int:
+    return next(code for code, row in sorted(recorder.keymap.items()) if row and row[0] == keysym)
+
+
+def key_down(recorder: XRecorder, code: int) -> bool:
+    return bool(recorder.display.query_keymap()[code // 8] >> (code % 8) & 1)
+
+
+async def pump_until(recorder: XRecorder, predicate: Callable[[], bool]) -> bool:
+    return await trio.to_thread.run_sync(lambda: recorder.pump_until(predicate))
+
+
+def ignore(frame: str) -> None:
+    pass
 
 
 async def test_messages_from_two_clients_reach_x_and_viewers_are_refused(
@@ -26,22 +48,112 @@ async def test_messages_from_two_clients_reach_x_and_viewers_are_refused(
             service.submit_nowait("view", "m,5,5,0,0")
             for message in ("m,321,123,0,0", "kd,104", "ku,104", "kd,233", "ku,233"):
                 assert service.submit_nowait("ctl", message)
-            landed = await trio.to_thread.run_sync(
-                lambda: recorder.pump_until(
-                    lambda: recorder.typed_text() == "hé"
-                    and recorder.query_pointer() == (321, 123)
-                )
+            await service.drain()
+            landed = await pump_until(
+                recorder,
+                lambda: recorder.typed_text() == "hé" and recorder.query_pointer() == (321, 123),
             )
             assert landed, (recorder.typed_text(), recorder.query_pointer())
             assert (5, 5) not in recorder.motions
             assert service.statistics().handled == 6
-            # Leaving releases what the client still held.
-            service.submit_nowait("ctl", "kd,65505")
-            await service.remove_client("ctl")
             nursery.cancel_scope.cancel()
     finally:
         recorder.close()
     assert service.xinput is None  # closed on the way out
+
+
+async def test_leaving_releases_what_that_client_held_and_nothing_else(
+    xvfb_display: str,
+) -> None:
+    recorder = XRecorder(xvfb_display)
+    service = InputService(xvfb_display)
+    shift, a, control = (keycode(recorder, k) for k in (XK_SHIFT_L, ord("a"), XK_CONTROL_L))
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            service.add_client(ClientPermissions.controller("one"), ignore)
+            service.add_client(ClientPermissions.controller("two"), ignore)
+            for message in (f"kd,{XK_SHIFT_L}", "kd,97", "m,100,100,1,0"):
+                service.submit_nowait("one", message)
+            for message in ("kd,97", f"kd,{XK_CONTROL_L}", "m,100,100,4,0"):
+                service.submit_nowait("two", message)
+            await service.drain()
+            await service.sync_with_display()
+            assert all(key_down(recorder, code) for code in (shift, a, control))
+            assert recorder.root.query_pointer().mask & 0x500 == 0x500  # Button1 and Button3
+
+            await service.remove_client("one")
+            await service.sync_with_display()
+            assert not key_down(recorder, shift)
+            # Held by the other client too, or only by it: still down.
+            assert key_down(recorder, a) and key_down(recorder, control)
+            assert recorder.root.query_pointer().mask & 0x500 == 0x400
+
+            await service.remove_client("two")
+            await service.sync_with_display()
+            assert not any(recorder.display.query_keymap())
+            assert recorder.root.query_pointer().mask & 0x1F00 == 0
+            nursery.cancel_scope.cancel()
+    finally:
+        recorder.close()
+
+
+async def test_a_key_whose_heartbeat_stopped_is_released_on_an_idle_desktop(
+    xvfb_display: str,
+) -> None:
+    recorder = XRecorder(xvfb_display)
+    service = InputService(xvfb_display, InputConfig(held_key_timeout=0.2))
+    x = keycode(recorder, ord("x"))
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            service.add_client(ClientPermissions.controller("ctl"), ignore)
+            service.submit_nowait("ctl", "kd,120")
+            service.submit_nowait("ctl", "kh,120")
+            await service.drain()
+            await service.sync_with_display()
+            assert key_down(recorder, x)
+            # Nothing else happens on the desktop or the data channel from here on.
+            # (Autorepeat sends the recorder release/press pairs while the key is
+            # down, so ask the server whether it is up.)
+            assert await pump_until(recorder, lambda: not key_down(recorder, x))
+            nursery.cancel_scope.cancel()
+    finally:
+        recorder.close()
+
+
+class RecordingPad:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def emit(self, events: list[InputEvent]) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_leaving_closes_the_clients_virtual_gamepads(xvfb_display: str) -> None:
+    pads: dict[int, RecordingPad] = {}
+
+    def factory(index: int, name: str) -> RecordingPad:
+        pads[index] = RecordingPad()
+        return pads[index]
+
+    router = GamepadRouter(factory, unavailable_reason=lambda: None)
+    service = InputService(xvfb_display, gamepads=router)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        service.add_client(ClientPermissions.viewer("p2", slot=2), ignore)
+        service.add_client(ClientPermissions.viewer("p3", slot=3), ignore)
+        service.submit_nowait("p2", "js,c,0,cGFk,4,17")
+        service.submit_nowait("p3", "js,c,0,cGFk,4,17")
+        await service.drain()
+        assert router.connected == {1, 2}
+        await service.remove_client("p2")
+        assert pads[1].closed and not pads[2].closed
+        assert router.connected == {2}
+        nursery.cancel_scope.cancel()
 
 
 async def test_without_a_display_input_is_disabled_not_fatal() -> None:
