@@ -250,12 +250,11 @@ class Association(Establishment):
             self._on_heartbeat_due(now)
         reconfig = self._reconfig
         if reconfig is not None and reconfig.retransmit_at is not None and now >= reconfig.retransmit_at:
-            request = reconfig.outstanding_request
-            reconfig.retransmit_at = None
+            request, timed_out = reconfig.on_timer(now, self._rto.rto, self.config.rto_max)
             if request is not None:
-                self._rto.back_off()
-                reconfig.retransmit_at = now + self._rto.rto
                 self._control.append(ReconfigChunk((request,)).encode())
+            if timed_out:
+                self._count_error("stream reset request unanswered")
 
     def packets_to_send(self, now: float) -> list[bytes]:
         """SCTP packets to hand to DTLS now, one bytes object per packet, each at most
@@ -277,10 +276,10 @@ class Association(Establishment):
             reconfig = self._reconfig
             if (
                 reconfig is not None
-                and reconfig.can_start_request()
+                and reconfig.can_start_request(now)
                 and not sender.has_queued(tuple(reconfig.waiting_streams))
             ):
-                request = reconfig.start_request(sender.last_assigned_tsn(), now + self._rto.rto)
+                request = reconfig.start_request(sender.last_assigned_tsn(), now, self._rto.rto)
                 builder.add(ReconfigChunk((request,)).encode())
             if self.state in (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_RECEIVED):
                 self._add_data(builder, sender, now)

@@ -3,9 +3,15 @@ channels (RFC 8831 section 6.7).
 
 Outgoing direction (section 5.1.2): streams asked for reset wait until all their
 queued data has a TSN; then one Outgoing SSN Reset Request carries the Sender's
-Last Assigned TSN. Only one request is outstanding at a time; it is retransmitted
-after an RTO without answer, and re-sent with the same sequence number after an
-"In progress" answer. The Result of the response decides success or failure.
+Last Assigned TSN. Only one request is outstanding at a time. Without an answer
+it is retransmitted with its own exponential backoff, starting from the RTO: the
+association's RTO, which paces DATA retransmission, is never backed off for it
+(each expiry still counts as an association error, like T3-rtx). An "In
+progress" answer plans one re-send with the same sequence number after an RTO,
+without backoff. "Error - Request already in progress" (the peer is busy with a
+reset of its own, RFC 6525 section 5.2.3) is not final: it closes that request
+number, and the same streams are asked again with a new request after an RTO,
+up to `MAX_BUSY_RETRIES` times. Every other Result is final.
 
 Incoming direction (section 5.2.2): a request is performed once every TSN up to
 its Sender's Last Assigned TSN has arrived; before that we answer "In progress"
@@ -30,6 +36,8 @@ from .serial import tsn_add, tsn_le
 
 # Keeps a request well inside one packet; further streams go in the next request.
 MAX_STREAMS_PER_REQUEST = 128
+# New requests after "Error - Request already in progress" before giving up.
+MAX_BUSY_RETRIES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,13 @@ class StreamReconfiguration:
     retransmit_at: float | None = None
     deferred_incoming: OutgoingSsnResetRequest | None = None
     _last_result: int = ReconfigResult.SUCCESS_NOTHING_TO_DO
+    # Interval of the next retransmission without answer (our own backoff).
+    _interval: float = 0.0
+    # The next `retransmit_at` is a planned re-send after "In progress", not a timeout.
+    _resend_planned: bool = False
+    # No new request before this time (set after "request already in progress").
+    _not_before: float | None = None
+    _busy_retries: int = 0
 
     @classmethod
     def create(cls, local_initial_tsn: int, peer_initial_tsn: int) -> StreamReconfiguration:
@@ -68,11 +83,15 @@ class StreamReconfiguration:
     def is_resetting(self, stream_id: int) -> bool:
         return stream_id in self.waiting_streams or self.is_resetting_outstanding(stream_id)
 
-    def can_start_request(self) -> bool:
-        return self.outstanding_request is None and bool(self.waiting_streams)
+    def can_start_request(self, now: float) -> bool:
+        return (
+            self.outstanding_request is None
+            and bool(self.waiting_streams)
+            and (self._not_before is None or now >= self._not_before)
+        )
 
     def start_request(
-        self, senders_last_assigned_tsn: int, retransmit_at: float
+        self, senders_last_assigned_tsn: int, now: float, rto: float
     ) -> OutgoingSsnResetRequest:
         streams = self.waiting_streams[:MAX_STREAMS_PER_REQUEST]
         request = OutgoingSsnResetRequest(
@@ -84,8 +103,25 @@ class StreamReconfiguration:
         self.next_request_sequence_number = tsn_add(self.next_request_sequence_number, 1)
         self.waiting_streams = self.waiting_streams[MAX_STREAMS_PER_REQUEST:]
         self.outstanding_request = request
-        self.retransmit_at = retransmit_at
+        self._not_before = None
+        self._interval = rto
+        self._resend_planned = False
+        self.retransmit_at = now + rto
         return request
+
+    def on_timer(
+        self, now: float, rto: float, rto_max: float
+    ) -> tuple[OutgoingSsnResetRequest | None, bool]:
+        """The request to send again now (if any), and whether this was a timeout."""
+        self.retransmit_at = None
+        request = self.outstanding_request
+        if request is None:
+            return None, False  # the wait after "request already in progress" is over
+        timed_out = not self._resend_planned
+        self._resend_planned = False
+        self._interval = min(2 * self._interval, rto_max) if timed_out else rto
+        self.retransmit_at = now + self._interval
+        return request, timed_out
 
     def handle_response(
         self, response: ReconfigurationResponse, now: float, rto: float
@@ -95,9 +131,20 @@ class StreamReconfiguration:
             return None
         if response.result == ReconfigResult.IN_PROGRESS:
             self.retransmit_at = now + rto
+            self._resend_planned = True
             return ResponseOutcome(request.stream_numbers, response.result, in_progress=True)
         self.outstanding_request = None
         self.retransmit_at = None
+        if (
+            response.result == ReconfigResult.ERROR_REQUEST_ALREADY_IN_PROGRESS
+            and self._busy_retries < MAX_BUSY_RETRIES
+        ):
+            self._busy_retries += 1
+            retry = [sid for sid in request.stream_numbers if sid not in self.waiting_streams]
+            self.waiting_streams[:0] = retry
+            self._not_before = self.retransmit_at = now + rto
+            return ResponseOutcome(request.stream_numbers, response.result, in_progress=True)
+        self._busy_retries = 0
         return ResponseOutcome(request.stream_numbers, response.result, in_progress=False)
 
     # ---- the peer's requests ---------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from vendor_sctp.association import Association
@@ -14,7 +16,7 @@ from vendor_sctp.events import (
     OutgoingStreamsReset,
     StreamResetFailed,
 )
-from vendor_sctp.packet import encode_packet
+from vendor_sctp.packet import Packet, encode_packet
 from vendor_sctp.parameters import (
     IncomingSsnResetRequest,
     OutgoingSsnResetRequest,
@@ -185,15 +187,89 @@ def test_reset_requests_are_answered_by_sequence_number() -> None:
 def test_our_request_numbering_and_in_progress_retry() -> None:
     reconfig = StreamReconfiguration.create(local_initial_tsn=100, peer_initial_tsn=500)
     reconfig.request_reset((3,))
-    assert reconfig.can_start_request()
-    request = reconfig.start_request(senders_last_assigned_tsn=150, retransmit_at=2.0)
-    assert request.request_sequence_number == 100
+    assert reconfig.can_start_request(now=1.5)
+    request = reconfig.start_request(senders_last_assigned_tsn=150, now=1.5, rto=0.5)
+    assert request.request_sequence_number == 100 and reconfig.retransmit_at == 2.0
     assert request.response_sequence_number == 499
     reconfig.request_reset((4,))
-    assert not reconfig.can_start_request(), "one outstanding request at a time"
+    assert not reconfig.can_start_request(now=1.5), "one outstanding request at a time"
+    # No answer: our own backoff doubles, and says it was a timeout.
+    assert reconfig.on_timer(now=2.0, rto=0.5, rto_max=60) == (request, True)
+    assert reconfig.retransmit_at == 3.0
     in_progress = ReconfigurationResponse(100, ReconfigResult.IN_PROGRESS)
     outcome = reconfig.handle_response(in_progress, now=3.0, rto=0.5)
     assert outcome is not None and outcome.in_progress and reconfig.retransmit_at == 3.5
+    # The planned re-send after "In progress" is not a timeout and does not back off.
+    assert reconfig.on_timer(now=3.5, rto=0.5, rto_max=60) == (request, False)
+    assert reconfig.retransmit_at == 4.0
     done = reconfig.handle_response(ReconfigurationResponse(100, 1), now=4.0, rto=0.5)
     assert done is not None and done.stream_ids == (3,) and not done.in_progress
-    assert reconfig.start_request(151, 5.0).request_sequence_number == 101
+    assert reconfig.start_request(151, 5.0, 0.5).request_sequence_number == 101
+
+
+def test_request_already_in_progress_is_retried_with_a_new_request() -> None:
+    reconfig = StreamReconfiguration.create(local_initial_tsn=100, peer_initial_tsn=500)
+    reconfig.request_reset((3,))
+    reconfig.start_request(150, now=1.0, rto=0.5)
+    busy = ReconfigurationResponse(100, ReconfigResult.ERROR_REQUEST_ALREADY_IN_PROGRESS)
+    outcome = reconfig.handle_response(busy, now=1.2, rto=0.5)
+    assert outcome is not None and outcome.in_progress, "not final"
+    assert reconfig.is_resetting(3) and not reconfig.can_start_request(now=1.6)
+    assert reconfig.retransmit_at == 1.7 and reconfig.on_timer(1.7, 0.5, 60) == (None, False)
+    assert reconfig.can_start_request(now=1.7)
+    again = reconfig.start_request(150, now=1.7, rto=0.5)
+    assert again.request_sequence_number == 101 and again.stream_numbers == (3,)
+
+
+def test_reset_retransmission_does_not_back_off_the_data_rto() -> None:
+    pair = Pair(link_ab=ImpairedLink(delay=0.02), link_ba=ImpairedLink(delay=0.02))
+    pair.connect()
+    pair.a.send(1, 51, b"warm up the RTT estimate", now=pair.now)
+    assert pair.run_until(lambda: bool(pair.messages_b()), 5)
+    pair.run_for(1)  # its SACK gives the RTT sample
+    rto = pair.a.rto
+    lost = [3]
+
+    def drop_if(index: int, packet: Packet) -> bool:
+        if lost[0] and any(isinstance(c, ReconfigChunk) for c in packet.chunks):
+            lost[0] -= 1
+            return True
+        return False
+
+    tap = Tap(lambda: pair.now, drop_if=drop_if)
+    pair.link_ab.drop = tap
+    pair.a.reset_streams([1])
+    assert pair.run_until(
+        lambda: any(isinstance(e, OutgoingStreamsReset) for e in pair.events_a), 30
+    )
+    assert pair.a.rto == rto, "the RTO that paces DATA is untouched"
+    times = [t for t, _ in tap.sent_chunks(ReconfigChunk)]
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(times)]
+    assert gaps == [round(rto * 2**k, 6) for k in range(3)], "its own backoff"
+
+
+def test_peer_busy_with_its_own_reset_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = Pair(link_ab=ImpairedLink(delay=0.02), link_ba=ImpairedLink(delay=0.02))
+    pair.connect()
+    b_reconfig = pair.b._reconfig
+    answer = StreamReconfiguration.handle_outgoing_request
+    busy_once = [True]
+
+    def busy_then_normal(
+        self: StreamReconfiguration, request: OutgoingSsnResetRequest, cumulative_tsn: int
+    ) -> tuple[ReconfigurationResponse, bool]:
+        if self is b_reconfig and busy_once[0]:
+            busy_once[0] = False
+            result = ReconfigResult.ERROR_REQUEST_ALREADY_IN_PROGRESS
+            self._finish_peer_request(result)  # a final answer: the number is used up
+            return ReconfigurationResponse(request.request_sequence_number, result), False
+        return answer(self, request, cumulative_tsn)
+
+    monkeypatch.setattr(StreamReconfiguration, "handle_outgoing_request", busy_then_normal)
+    pair.a.reset_streams([1])
+    assert pair.run_until(
+        lambda: any(isinstance(e, OutgoingStreamsReset | StreamResetFailed) for e in pair.events_a), 30
+    )
+    assert not busy_once[0]
+    assert [e for e in pair.events_a if isinstance(e, StreamResetFailed)] == []
+    assert IncomingStreamsReset((1,)) in pair.events_b
