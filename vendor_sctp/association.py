@@ -161,6 +161,15 @@ class Association(Establishment):
             OutboundMessage(stream_id, ppid, bytes(data), ordered, max_retransmits, expires_at)
         )
 
+    def can_send(self, stream_id: int) -> bool:
+        """Whether `send` on this stream would be accepted now (state, stream count, reset)."""
+        return (
+            self._sender is not None
+            and self.state is State.ESTABLISHED
+            and 0 <= stream_id < self._outbound_streams
+            and not (self._reconfig is not None and self._reconfig.is_resetting(stream_id))
+        )
+
     def reset_streams(self, stream_ids: Iterable[int]) -> None:
         """Reset our outbound side of these streams (RFC 6525), e.g. to close a data channel."""
         if self._reconfig is None or self.state is not State.ESTABLISHED:

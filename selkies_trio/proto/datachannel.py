@@ -23,7 +23,14 @@ the 0x80 bit makes any of them unordered. Stream ids: the DTLS client uses even
 ids, the server odd ones (section 6), so both sides can open channels at once.
 A channel closes by resetting its outgoing stream (RFC 8831 section 6.7); the
 side that sees the incoming reset resets its own, and the id is free again when
-both directions are reset.
+both directions are reset. If the peer refuses our reset for good (RFC 6525
+Result other than success; "request already in progress" is retried by the
+association), the channel closes here, but its id stays unusable until the
+peer resets its own direction, since the peer may still consider it open.
+
+Nothing the peer sends raises: an OPEN we cannot answer (its stream is beyond
+our outbound streams, being reset, or the association is shutting down) is
+refused, counted in `stats.refused_opens`, and its stream reset when possible.
 """
 
 from __future__ import annotations
@@ -206,6 +213,7 @@ class DataChannelStatistics:
     bytes_sent: int = 0
     dropped_malformed: int = 0
     dropped_unknown_stream: int = 0
+    refused_opens: int = 0
 
 
 class DataChannelEndpoint:
@@ -226,6 +234,13 @@ class DataChannelEndpoint:
         self.stats = DataChannelStatistics()
         self._events: deque[DataChannelEvent] = deque()
         self._pending_opens: list[DataChannel] = []
+        # Stream ids whose outgoing reset the peer refused: not reused (see above).
+        self._unusable_ids: set[int] = set()
+        # Bytes of ChannelMessage events queued here. Association events are taken
+        # only while this is under the association's receive window, so that an
+        # application that stops reading leaves them there, where they count against
+        # the window the peer sees (flow control), rather than piling up here.
+        self._queued_message_bytes = 0
         self._now = 0.0
 
     # ---- limits --------------------------------------------------------------------
@@ -269,8 +284,17 @@ class DataChannelEndpoint:
         if len(label.encode("utf-8")) > 0xFFFF or len(protocol.encode("utf-8")) > 0xFFFF:
             raise DataChannelLocalProtocolError("label and protocol are limited to 65535 bytes")
         channel_id = self._allocate_id() if negotiated_id is None else negotiated_id
-        if channel_id in self.channels or not 0 <= channel_id <= 65534:
+        if (
+            channel_id in self.channels
+            or channel_id in self._unusable_ids
+            or not 0 <= channel_id <= 65534
+        ):
             raise DataChannelLocalProtocolError(f"stream id {channel_id} is not available")
+        if self.established and channel_id >= self.association.outbound_streams:
+            raise DataChannelLocalProtocolError(
+                f"stream id {channel_id} is beyond the {self.association.outbound_streams} "
+                "streams negotiated with the peer"
+            )
         channel = DataChannel(
             id=channel_id, label=label, protocol=protocol, ordered=ordered,
             max_retransmits=max_retransmits, max_packet_lifetime=max_packet_lifetime,
@@ -292,7 +316,7 @@ class DataChannelEndpoint:
         if self.established:
             limit = min(limit, self.association.outbound_streams - 1)
         while candidate <= limit:
-            if candidate not in self.channels:
+            if candidate not in self.channels and candidate not in self._unusable_ids:
                 return candidate
             candidate += 2
         raise DataChannelLocalProtocolError("no free stream id for a new data channel")
@@ -380,21 +404,37 @@ class DataChannelEndpoint:
 
     def next_event(self) -> DataChannelEvent | None:
         self._pump()
-        return self._events.popleft() if self._events else None
+        if not self._events:
+            return None
+        event = self._events.popleft()
+        if isinstance(event, ChannelMessage):
+            self._queued_message_bytes -= len(event.data)
+        return event
 
     def _pump(self) -> None:
-        while (event := self.association.next_event()) is not None:
+        limit = self.association.config.receive_window
+        while self._queued_message_bytes < limit:
+            event = self.association.next_event()
+            if event is None:
+                return
             self._on_association_event(event)
 
     def _on_association_event(self, event: sctp_events.Event) -> None:
         if isinstance(event, sctp_events.AssociationEstablished):
             pending, self._pending_opens = self._pending_opens, []
             for channel in pending:
-                self._send_open(channel)
+                if self.association.can_send(channel.id):
+                    self._send_open(channel)
+                else:
+                    self._finish_close(channel)  # id beyond the negotiated streams
+            for channel in list(self.channels.values()):
+                if channel.negotiated and channel.id >= event.outbound_streams:
+                    self._finish_close(channel)
         elif isinstance(event, sctp_events.MessageReceived):
             self._on_message(event.stream_id, event.ppid, event.data)
         elif isinstance(event, sctp_events.IncomingStreamsReset):
             for stream_id in event.stream_ids:
+                self._unusable_ids.discard(stream_id)
                 found = self.channels.get(stream_id)
                 if found is None:
                     continue
@@ -416,6 +456,8 @@ class DataChannelEndpoint:
             for stream_id in event.stream_ids:
                 found = self.channels.get(stream_id)
                 if found is not None:
+                    if not found._incoming_reset:
+                        self._unusable_ids.add(stream_id)
                     self._finish_close(found)
         elif isinstance(event, sctp_events.BufferedAmountLow):
             self._events.append(ChannelBufferedAmountLow(event.stream_id, event.buffered_amount))
@@ -450,6 +492,7 @@ class DataChannelEndpoint:
             return
         self.stats.messages_received += 1
         self.stats.bytes_received += len(message)
+        self._queued_message_bytes += len(message)
         self._events.append(ChannelMessage(stream_id, message))
 
     def _on_dcep(self, stream_id: int, data: bytes) -> None:
@@ -469,6 +512,9 @@ class DataChannelEndpoint:
         if stream_id in self.channels or stream_id % 2 == own_parity:
             # An OPEN on a stream we own or already use is a peer bug; ignore it.
             self.stats.dropped_malformed += 1
+            return
+        if stream_id in self._unusable_ids or not self.association.can_send(stream_id):
+            self._refuse_open(stream_id)
             return
         kind = message.channel_type
         partial = kind & 0x7F
@@ -493,3 +539,13 @@ class DataChannelEndpoint:
                               ordered=True)
         self._events.append(ChannelOpened(channel, by_peer=True))
 
+    def _refuse_open(self, stream_id: int) -> None:
+        """We cannot send the ACK: no channel. Resetting our side of the stream tells the
+        peer (its channel closes as if we had closed it), where that is possible at all."""
+        self.stats.refused_opens += 1
+        if not 0 <= stream_id < self.association.outbound_streams:
+            return  # a stream we do not have cannot be reset either
+        try:
+            self.association.reset_streams([stream_id])
+        except SctpLocalProtocolError:
+            pass  # shutting down, or no RE-CONFIG: the peer learns when the association ends

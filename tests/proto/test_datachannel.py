@@ -22,26 +22,35 @@ from selkies_trio.proto.datachannel import (
     DataChannelLocalProtocolError,
     MessageType,
     OpenMessage,
+    Ppid,
+    TransportClosed,
     parse_dcep_untrusted,
 )
 from tests.vendor_sctp.link import ImpairedLink
 from vendor_sctp.association import Association, AssociationConfig
+from vendor_sctp.parameters import OutgoingSsnResetRequest, ReconfigResult, ReconfigurationResponse
+from vendor_sctp.reconfig import StreamReconfiguration
 
 
 class EndpointPair:
     """Client (DTLS client role, even ids) and server endpoints joined by two links."""
 
-    def __init__(self, *, loss: float = 0.0, seed: int = 7, server_max: int = 65536) -> None:
+    def __init__(
+        self, *, loss: float = 0.0, seed: int = 7, server_max: int = 65536,
+        client_config: AssociationConfig | None = None,
+        server_config: AssociationConfig | None = None,
+    ) -> None:
         rng = random.Random(seed)
         self.client = DataChannelEndpoint(
-            Association(secret=b"c" * 32, random=rng.randbytes), is_dtls_client=True,
-            remote_max_message_size=server_max,
+            Association(client_config, secret=b"c" * 32, random=rng.randbytes),
+            is_dtls_client=True, remote_max_message_size=server_max,
         )
         self.server = DataChannelEndpoint(
-            Association(AssociationConfig(max_message_size=server_max), secret=b"s" * 32,
-                        random=rng.randbytes),
+            Association(server_config or AssociationConfig(max_message_size=server_max),
+                        secret=b"s" * 32, random=rng.randbytes),
             is_dtls_client=False,
         )
+        self.drain = {"client": True, "server": True}
         self.to_server = ImpairedLink(seed=seed, loss=loss, delay=0.005)
         self.to_client = ImpairedLink(seed=seed + 1, loss=loss, delay=0.005)
         self.now = 0.0
@@ -52,7 +61,7 @@ class EndpointPair:
             ("client", self.client, self.to_server),
             ("server", self.server, self.to_client),
         ):
-            while (event := endpoint.next_event()) is not None:
+            while self.drain[name] and (event := endpoint.next_event()) is not None:
                 self.events[name].append(event)
             for packet in endpoint.packets_to_send(self.now):
                 link.send(packet, self.now)
@@ -201,3 +210,83 @@ def test_dcep_parser_fuzz_raises_only_its_decode_error(data: bytes) -> None:
         parse_dcep_untrusted(data)
     except DataChannelDecodeError:
         pass
+
+
+def raw_open(label: str) -> bytes:
+    return OpenMessage(ChannelType.RELIABLE, 0, 0, label, "").encode()
+
+
+def test_open_on_a_stream_beyond_our_outbound_streams_is_refused() -> None:
+    pair = EndpointPair(client_config=AssociationConfig(outbound_streams=16))
+    pair.connect()
+    assert pair.client.association.outbound_streams == 16
+    # The server may use stream 21 (its outbound count is larger); we cannot answer on it.
+    pair.server.association.send(21, Ppid.DCEP, raw_open("far"), now=pair.now)
+    start = pair.now
+    pair.run_until(lambda: pair.now > start + 0.5, 60)  # receiving it must not raise
+    assert pair.client.stats.refused_opens == 1
+    assert pair.opened("client") == [] and 21 not in pair.client.channels
+    pair.server.association.send(3, Ppid.DCEP, raw_open("near"), now=pair.now)
+    pair.run_until(lambda: bool(pair.opened("client")), 5)
+    assert pair.opened("client")[0].channel.id == 3
+
+
+def test_open_while_we_shut_down_is_refused_without_raising() -> None:
+    pair = EndpointPair()
+    pair.connect()
+    pair.client.association.shutdown(pair.now)
+    pair.server.association.send(5, Ppid.DCEP, raw_open("late"), now=pair.now)
+    pair.run_until(lambda: any(isinstance(e, TransportClosed) for e in pair.events["client"]), 10)
+    assert pair.client.stats.refused_opens == 1
+    assert pair.opened("client") == []
+
+
+def test_pending_open_beyond_the_negotiated_streams_closes_instead_of_raising() -> None:
+    pair = EndpointPair(client_config=AssociationConfig(outbound_streams=16))
+    early = [pair.client.create_channel(f"early-{i}") for i in range(9)]
+    assert early[-1].id == 16
+    pair.connect()
+    pair.run_until(lambda: all(c.state is not ChannelState.CONNECTING for c in early))
+    assert [c.state for c in early] == [ChannelState.OPEN] * 8 + [ChannelState.CLOSED]
+    assert ChannelClosed(16) in pair.events["client"]
+    with pytest.raises(DataChannelLocalProtocolError, match="beyond the 16 streams"):
+        pair.client.create_channel("pre", negotiated_id=16)
+
+
+def test_refused_reset_keeps_the_stream_id_out_of_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = EndpointPair()
+    pair.connect()
+    channel = pair.client.create_channel("stuck")
+    pair.run_until(lambda: channel.state is ChannelState.OPEN and bool(pair.opened("server")))
+    server_reconfig = pair.server.association._reconfig
+
+    def deny(
+        self: StreamReconfiguration, request: OutgoingSsnResetRequest, cumulative_tsn: int
+    ) -> tuple[ReconfigurationResponse, bool]:
+        assert self is server_reconfig
+        self._finish_peer_request(ReconfigResult.DENIED)
+        return ReconfigurationResponse(request.request_sequence_number, ReconfigResult.DENIED), False
+
+    monkeypatch.setattr(StreamReconfiguration, "handle_outgoing_request", deny)
+    pair.client.close_channel(channel.id)
+    pair.run_until(lambda: ChannelClosed(channel.id) in pair.events["client"], 10)
+    # The server still has the channel open: the id must not be handed out again.
+    assert channel.id in pair.server.channels
+    assert pair.client.create_channel("next").id != channel.id
+
+
+def test_an_application_that_stops_reading_stops_the_peer() -> None:
+    window = 64 * 1024
+    pair = EndpointPair(server_config=AssociationConfig(receive_window=window))
+    pair.connect()
+    channel = pair.client.create_channel("bulk")
+    pair.run_until(lambda: channel.state is ChannelState.OPEN and bool(pair.opened("server")))
+    pair.drain["server"] = False
+    for _ in range(100):
+        pair.client.send(channel.id, b"b" * 4000, pair.now)
+    pair.run_until(lambda: pair.server.association._reassembly.window == 0, 30)
+    assert pair.client.buffered_amount(channel.id) > 0, "the sender is held back"
+    queued = pair.server._queued_message_bytes + pair.server.association._reassembly.outside_bytes
+    assert queued <= 2 * window + 256 * 1024
+    pair.drain["server"] = True
+    pair.run_until(lambda: len(pair.messages("server", channel.id)) == 100, 30)
