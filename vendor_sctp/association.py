@@ -494,12 +494,13 @@ class Association(Establishment):
             chunk = sender.next_chunk(now, builder.room)
             if chunk is None:
                 if not builder.current:
-                    return
+                    break
                 builder.flush()
                 chunk = sender.next_chunk(now, builder.room)
                 if chunk is None:
-                    return
+                    break
             builder.add(chunk.encode())
+        sender.end_burst()
 
     # ---- stream reset ------------------------------------------------------------------
 

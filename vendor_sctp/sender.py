@@ -94,6 +94,8 @@ class Sender:
         self.max_burst = max_burst
         # Data allowed in flight by the current round of sending (see `start_burst`).
         self._burst_limit = 0
+        # Flight left by the previous round when it stopped at a limit, not for want of data.
+        self._clocked_flight = 0
         # Bytes of fast retransmissions that may still ignore cwnd: one packet's worth
         # per fast-retransmit event (RFC 9260 section 7.2.4 step 3).
         self._fast_retransmit_room = 0
@@ -159,12 +161,20 @@ class Sender:
     def start_burst(self) -> None:
         """Called before each round of `next_chunk` calls (one `packets_to_send`).
 
-        Max.Burst (RFC 9260 section 6.1, after RFC 4960's errata): one round may add at
-        most `max_burst` packets of data to what is in flight, so a window that opened
-        wide at once (after idle, or a SACK acknowledging much) is not sent in one burst
-        that would overflow queues on the path. cwnd itself is left alone."""
+        Max.Burst (RFC 9260 section 6.1, after RFC 4960's errata): a round may put at
+        most `max_burst` packets more in flight than there were, so a window that is
+        open wide after idle is not sent in one burst that overflows queues on the
+        path; cwnd itself is left alone. While the sender is window-limited the level
+        it had reached counts as "were": the acks that arrived since (perhaps many at
+        once, if the caller batches them) refill it, as an ack clock does."""
         chunk_room = self.max_fragment_size + DATA_CHUNK_HEADER_SIZE
-        self._burst_limit = self.flight_size + self.max_burst * chunk_room
+        base = max(self.flight_size, self._clocked_flight)
+        self._burst_limit = base + self.max_burst * chunk_room
+
+    def end_burst(self) -> None:
+        """Called after the round: remember its flight if data is still waiting."""
+        waiting = bool(self._to_retransmit) or self.has_queued()
+        self._clocked_flight = self.flight_size if waiting else 0
 
     def next_chunk(self, now: float, room: int) -> DataChunk | None:
         """The next DATA chunk allowed by cwnd and rwnd whose encoding fits in `room` bytes."""

@@ -155,3 +155,17 @@ def test_forward_tsn_listing_too_many_streams_is_split_to_fit_a_packet() -> None
     second = sender.forward_tsn_chunk(ROOM)
     assert second.new_cumulative_tsn == tsn_add(FIRST_TSN, 399)
     assert [sid for sid, _ in second.streams] == list(range(len(first.streams), 400))
+
+
+def test_max_burst_lets_acks_refill_a_window_limited_flight() -> None:
+    sender = make_sender(100, cwnd=20 * 1100)
+    sender.max_burst = 4
+    rounds = []
+    for _ in range(6):
+        sent = send_all(sender, 0.0)
+        sender.end_burst()
+        rounds.append(len(sent))
+    assert rounds == [4, 4, 4, 4, 4, 0], "after idle, at most Max.Burst packets more per round"
+    # Many SACKs handled in one batch acknowledge the whole flight: one round refills it.
+    sack(sender, 19, (), 0.1)
+    assert len(send_all(sender, 0.1)) >= 20
