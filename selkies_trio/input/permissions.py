@@ -6,6 +6,10 @@
   `STOP_VIDEO`, `REQUEST_KEYFRAME` and `js` for its own gamepad slot; mouse and
   keyboard only when it holds `mk_control`.
 - `cmd` needs command_enabled and the controller role.
+- The clipboard, both ways, is for controllers only: a viewer may neither
+  change the desktop clipboard nor read it (a `#shared` link shows the screen,
+  not what the desktop user copied). `mk_control` is about mouse and keyboard
+  and grants no clipboard.
 - Telemetry answers (`pong`, `_f`, `_l`, `_stats_*`) change nothing on the desktop
   and are accepted from everyone, so viewers' latency figures work.
 
@@ -78,7 +82,21 @@ GAMEPAD = (
     ev.GamepadHeartbeat,
 )
 
+CLIPBOARD = (
+    ev.ClipboardText,
+    ev.ClipboardBinary,
+    ev.ClipboardMultipartStart,
+    ev.ClipboardMultipartData,
+    ev.ClipboardMultipartEnd,
+    ev.ClipboardRequest,
+)
+
 ALLOWED = Verdict(True)
+
+
+def may_use_clipboard(client: ClientPermissions) -> bool:
+    """May send clipboard verbs and receive the desktop clipboard."""
+    return client.role is Role.CONTROLLER
 
 
 def may_use_mouse_keyboard(client: ClientPermissions) -> bool:
@@ -111,6 +129,10 @@ def check(event: ev.InputEvent, client: ClientPermissions, *, command_enabled: b
         return Verdict(False, "viewers may not send mouse or keyboard input")
     if isinstance(event, TELEMETRY + VIEWER_VIEWING):
         return ALLOWED
+    if isinstance(event, CLIPBOARD):
+        if may_use_clipboard(client):
+            return ALLOWED
+        return Verdict(False, "viewers may not use the clipboard")
     if isinstance(event, GAMEPAD):
         if gamepad_pad_index(event, client) is None:
             return Verdict(False, "no gamepad slot for this client")

@@ -9,8 +9,8 @@ waited for a reply, and those no longer make the socket readable) and at
 goes away, which releases the keys, buttons and gamepads it held.
 
 Frames returned by `handle` are for the client that sent the event; frames
-returned by `poll` (clipboard and cursor changes on the desktop) are for every
-client. Events that belong to the runtime (media, settings, telemetry) are
+returned by `poll_split` are cursor changes for every client and clipboard
+changes for the clients allowed the clipboard. Events that belong to the runtime (media, settings, telemetry) are
 ignored here.
 """
 
@@ -184,23 +184,35 @@ class XInput:
         self.screen.set_dpi(self.config.scaling_dpi)
 
     def poll(self, now: float | None = None) -> list[str]:
-        """Process pending X events and housekeeping; returns frames for every client."""
+        """Process pending X events and housekeeping; returns every frame they produced."""
+        everyone, clipboard = self.poll_split(now)
+        return everyone + clipboard
+
+    def poll_split(self, now: float | None = None) -> tuple[list[str], list[str]]:
+        """Like `poll`: (frames for every client, clipboard frames).
+
+        Clipboard frames are only for clients `permissions.may_use_clipboard`.
+        """
         now = time.monotonic() if now is None else now
-        frames: list[str] = []
+        self.keyboard.release_stale(now, self.config.held_key_timeout)
+        self._commands.reap()
+        everyone: list[str] = []
+        clipboard: list[str] = []
+        # Last, and until pending_events() (which flushes and reads what the socket
+        # has) finds nothing: an event python-xlib reads while it waits for a reply
+        # or flushes sits in its queue and no longer makes the socket readable, so
+        # it would wait for the next unrelated wake-up.
         while self.display.pending_events():
             event = self.display.next_event()
             if event.type == X.MappingNotify and event.request == X.MappingKeyboard:
                 self.keyboard.reload_keymap()
                 continue
             try:
-                frames += self.clipboard.handle_x_event(event)
-                frames += self.cursor.handle_x_event(event)
+                clipboard += self.clipboard.handle_x_event(event)
+                everyone += self.cursor.handle_x_event(event)
             except XError as exc:
                 log.warning("X error handling %s: %s", type(event).__name__, exc)
-        self.keyboard.release_stale(now, self.config.held_key_timeout)
-        self._commands.reap()
-        self.display.flush()
-        return frames
+        return everyone, clipboard
 
     def next_deadline(self) -> float | None:
         """When `poll` next has housekeeping to do without any X event (time.monotonic)."""

@@ -2,7 +2,8 @@
 
     InputService.run()  nursery
      ├─ injector: batches of (client, message) → XInput in the worker thread
-     ├─ watcher: X socket readable → XInput.poll() → clipboard/cursor frames to clients
+     ├─ watcher: X socket readable → XInput.poll_split() → cursor frames to every
+     │  client, clipboard frames to those allowed the clipboard
      └─ sweeper: at XInput.next_deadline() → XInput.poll() (held keys whose
         heartbeat stopped go up even when nothing else happens on the desktop)
 
@@ -24,7 +25,7 @@ import trio
 
 from ..input.config import InputConfig
 from ..input.gamepad import GamepadRouter
-from ..input.permissions import ClientPermissions
+from ..input.permissions import ClientPermissions, may_use_clipboard
 from ..input.x11_input import XInput
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class InputService:
             return
         xinput = self.xinput
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(xinput.forget_client, client_id, limiter=self._limiter)
+            await self._call_then_poll(xinput, xinput.forget_client, client_id)
 
     def submit_nowait(self, client_id: str, message: str | bytes) -> bool:
         try:
@@ -122,7 +123,7 @@ class InputService:
         """A round trip with the X server: it has processed everything we sent."""
         xinput = self.xinput
         if xinput is not None:
-            await trio.to_thread.run_sync(xinput.display.sync, limiter=self._limiter)
+            await self._call_then_poll(xinput, xinput.display.sync)
 
     # ---- task tree -------------------------------------------------------------------
 
@@ -199,7 +200,17 @@ class InputService:
             await self._poll(xinput)
 
     async def _poll(self, xinput: XInput) -> None:
-        frames, deadline = await trio.to_thread.run_sync(_poll, xinput, limiter=self._limiter)
+        await self._call_then_poll(xinput, lambda: None)
+
+    async def _call_then_poll(self, xinput: XInput, call: Callable[..., object],
+                              *args: object) -> None:
+        """`call` in the worker thread, then poll: any request may have left events
+        in python-xlib's queue that the watcher would not be woken for."""
+        def work() -> tuple[Polled, float | None]:
+            call(*args)
+            return _poll(xinput)
+
+        frames, deadline = await trio.to_thread.run_sync(work, limiter=self._limiter)
         self._set_deadline(deadline)
         self._broadcast(frames)
 
@@ -221,27 +232,32 @@ class InputService:
                 continue
             await self._poll(xinput)
 
-    def _broadcast(self, frames: list[str]) -> None:
-        if not frames:
+    def _broadcast(self, polled: Polled) -> None:
+        everyone, clipboard = polled
+        if not everyone and not clipboard:
             return
-        self.stats.broadcasts += len(frames)
+        self.stats.broadcasts += len(everyone) + len(clipboard)
         for client in list(self._clients.values()):
+            frames = everyone + clipboard if may_use_clipboard(client.permissions) else everyone
             for frame in frames:
                 client.send(frame)
 
 
-def _poll(xinput: XInput) -> tuple[list[str], float | None]:
-    return xinput.poll(), xinput.next_deadline()
+Polled = tuple[list[str], list[str]]  # (for everyone, clipboard)
+
+
+def _poll(xinput: XInput) -> tuple[Polled, float | None]:
+    return xinput.poll_split(), xinput.next_deadline()
 
 
 def _handle_batch(
     xinput: XInput, work: list[tuple[ClientPermissions, str | bytes]]
-) -> tuple[list[tuple[str, list[str]]], list[str], float | None]:
+) -> tuple[list[tuple[str, list[str]]], Polled, float | None]:
     """In the worker thread: apply a batch, then collect what the desktop said back."""
     replies: list[tuple[str, list[str]]] = []
     for permissions, message in work:
         frames = xinput.handle_message(message, permissions)
         if frames:
             replies.append((permissions.client_id, frames))
-    frames, deadline = _poll(xinput)
-    return replies, frames, deadline
+    polled, deadline = _poll(xinput)
+    return replies, polled, deadline

@@ -115,3 +115,11 @@ def test_gamepad_routing() -> None:
     strict = ClientPermissions.viewer("s", slot=-1)
     assert strict.slot is None
     assert gamepad_pad_index(ev.GamepadButton(0, 0, 1.0), strict) is None
+
+
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_receiving_the_desktop_clipboard_matches_sending_it(name: str) -> None:
+    # Whoever may not write the clipboard may not read it either (a #shared viewer).
+    from selkies_trio.input.permissions import may_use_clipboard
+
+    assert may_use_clipboard(CLIENTS[name]) == (name in CONTROLLERS)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import select
+import time
 from collections.abc import Callable
 
 import trio
 
 from selkies_trio.input.config import InputConfig
 from selkies_trio.input.gamepad import GamepadRouter, InputEvent
-from selkies_trio.input.permissions import ClientPermissions
+from selkies_trio.input.permissions import ClientPermissions, Role
 from selkies_trio.runtime.input_service import InputService
 from tests.input.conftest import XRecorder
 
@@ -164,3 +168,49 @@ async def test_without_a_display_input_is_disabled_not_fatal() -> None:
         service.add_client(ClientPermissions.controller("c"), lambda frame: None)
         assert service.submit_nowait("c", "kd,97")
         nursery.cancel_scope.cancel()
+
+
+async def test_desktop_clipboard_goes_only_to_clients_allowed_the_clipboard(
+    xvfb_display: str,
+) -> None:
+    from tests.input.test_x11_clipboard import ClipboardPeer
+
+    peer = ClipboardPeer(xvfb_display)
+    service = InputService(xvfb_display)
+    received: dict[str, list[str]] = {}
+    clients = [
+        ClientPermissions.controller("ctl"),
+        ClientPermissions.viewer("shared"),  # #shared: strict viewer, no slot
+        ClientPermissions.viewer("player2", slot=2),
+        ClientPermissions("mk", Role.VIEWER, None, mk_control=True, mk_control_claimed=True),
+    ]
+
+    def clipboard_frames(client_id: str) -> list[str]:
+        return [f for f in received[client_id] if json.loads(f)["type"].startswith("clipboard")]
+
+    def serve_until_delivered() -> bool:
+        deadline = time.monotonic() + 5.0
+        while not clipboard_frames("ctl"):
+            peer.drain()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            select.select([peer.display.fileno()], [], [], min(remaining, 0.2))
+        return True
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            for permissions in clients:
+                received[permissions.client_id] = []
+                service.add_client(permissions, received[permissions.client_id].append)
+            peer.own({"UTF8_STRING": b"from the desktop"})
+            assert await trio.to_thread.run_sync(serve_until_delivered)
+            (frame,) = clipboard_frames("ctl")
+            assert base64.b64decode(json.loads(frame)["data"]["content"]) == b"from the desktop"
+            # One broadcast reaches everyone it is for at once: the others got nothing.
+            for client_id in ("shared", "player2", "mk"):
+                assert clipboard_frames(client_id) == [], client_id
+            nursery.cancel_scope.cancel()
+    finally:
+        peer.display.close()
