@@ -46,7 +46,11 @@ class XInput:
         config: InputConfig | None = None,
         *,
         gamepads: GamepadRouter | None = None,
+        commands: CommandRunner | None = None,
     ) -> None:
+        """`gamepads` and `commands`, when given, belong to the caller, so that pads
+        and started programs can outlive this X connection; otherwise `close`
+        ends them."""
         self.config = config or InputConfig()
         self.display = Display(display_name)
         for extension in ("XTEST", "XFIXES"):
@@ -65,8 +69,10 @@ class XInput:
         self.clipboard = X11Clipboard(self.display, self._window, self.config)
         self.cursor = X11Cursor(self.display)
         self.screen = X11DisplayControl(self.display)
+        self._owns_gamepads = gamepads is None
         self.gamepads = gamepads or GamepadRouter()
-        self._commands = CommandRunner(display_name)
+        self._owns_commands = commands is None
+        self._commands = commands or CommandRunner(display_name)
         self._assemblers: dict[str, ClipboardAssembler] = {}
         self._closed = False
         self._said_gamepads_disabled = False
@@ -240,9 +246,12 @@ class XInput:
             return
         self._closed = True
         try:
+            if self._owns_gamepads:
+                self.gamepads.close()
+            if self._owns_commands:
+                self._commands.stop()
             self.release_all()
             self.keyboard.restore_keymap()
-            self.gamepads.close()
             self.display.sync()
         finally:
             self.display.close()

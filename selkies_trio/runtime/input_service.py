@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from ..input.commands import CommandRunner
 from ..input.config import InputConfig
 from ..input.gamepad import GamepadRouter
 from ..input.permissions import ClientPermissions, may_use_clipboard
@@ -56,8 +57,11 @@ class InputService:
     config: InputConfig = field(default_factory=InputConfig)
     stats: InputStatistics = field(default_factory=InputStatistics)
     gamepads: GamepadRouter | None = None
+    # How long `cmd` children get between SIGTERM and SIGKILL when the service stops.
+    command_grace: float = 2.0
 
     def __post_init__(self) -> None:
+        self.commands = CommandRunner(self.display)
         self._clients: dict[str, _Client] = {}
         self._queue_send, self._queue_receive = trio.open_memory_channel[
             tuple[str, str | bytes]
@@ -131,7 +135,8 @@ class InputService:
         if self.display:
             try:
                 self.xinput = await trio.to_thread.run_sync(
-                    lambda: XInput(self.display, self.config, gamepads=self.gamepads),
+                    lambda: XInput(self.display, self.config, gamepads=self.gamepads,
+                                   commands=self.commands),
                     limiter=self._limiter,
                 )
                 # SELKIES_SCALING_DPI applies from the start, before any client scales.
@@ -150,10 +155,12 @@ class InputService:
                     nursery.start_soon(self._sweep)
                 task_status.started()
         finally:
-            if self.xinput is not None:
-                xinput, self.xinput = self.xinput, None
-                with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True):
+                if self.xinput is not None:
+                    xinput, self.xinput = self.xinput, None
                     await trio.to_thread.run_sync(xinput.close, limiter=self._limiter)
+                # Programs started with `cmd` do not outlive the server.
+                await trio.to_thread.run_sync(self.commands.stop, self.command_grace)
 
     async def _inject(self) -> None:
         async for first in self._queue_receive:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import select
+import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -214,3 +217,53 @@ async def test_desktop_clipboard_goes_only_to_clients_allowed_the_clipboard(
             nursery.cancel_scope.cancel()
     finally:
         peer.display.close()
+
+
+def wait_for_fifo(path: str, timeout: float = 5.0) -> bytes:
+    """Read what a child writes to the FIFO, waiting at most `timeout`."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        deadline = time.monotonic() + timeout
+        data = b""
+        while not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError(f"nothing on {path}")
+            data += os.read(fd, 100)
+        return data
+    finally:
+        os.close(fd)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_commands_do_not_outlive_the_service(xvfb_display: str, tmp_path: Path) -> None:
+    fifo = str(tmp_path / "ready")
+    os.mkfifo(fifo)
+    service = InputService(xvfb_display, InputConfig(command_enabled=True), command_grace=0.3)
+    # One child ends on SIGTERM; the other ignores it (and says so once it does),
+    # so only the kill after the grace period ends it.
+    stubborn = f"sh -c 'trap \"\" TERM; echo $$ > {fifo}; exec sleep 60'"
+    pids: list[int] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            service.add_client(ClientPermissions.controller("ctl"), ignore)
+            service.submit_nowait("ctl", "cmd,sleep 60")
+            service.submit_nowait("ctl", f"cmd,{stubborn}")
+            await service.drain()
+            stubborn_pid = int(await trio.to_thread.run_sync(wait_for_fifo, fifo))
+            pids = service.commands.pids
+            assert stubborn_pid in pids and len(pids) == 2
+            nursery.cancel_scope.cancel()
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
