@@ -437,7 +437,8 @@ class Association(Establishment):
             self._reassembly.outside_bytes += len(chunk.user_data)
         elif not self._reassemble(chunk):
             return False
-        self._perform_deferred_reset()
+        if self._reconfig is not None and self._reconfig.deferred_incoming is not None:
+            self._perform_deferred_reset()
         return not in_sequence or received.has_gaps
 
     def _reassemble(self, chunk: DataChunk) -> bool:
@@ -491,15 +492,15 @@ class Association(Establishment):
     def _add_data(self, builder: PacketBuilder, sender: Sender, now: float) -> None:
         sender.start_burst()
         while True:
-            chunk = sender.next_chunk(now, builder.room)
+            chunk = sender.next_encoded_chunk(now, builder.room)
             if chunk is None:
                 if not builder.current:
                     break
                 builder.flush()
-                chunk = sender.next_chunk(now, builder.room)
+                chunk = sender.next_encoded_chunk(now, builder.room)
                 if chunk is None:
                     break
-            builder.add(chunk.encode())
+            builder.add(chunk)
         sender.end_burst()
 
     # ---- stream reset ------------------------------------------------------------------

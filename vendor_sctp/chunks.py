@@ -74,10 +74,12 @@ from .parameters import (
 
 _CHUNK_HEADER = struct.Struct("!BBH")
 _DATA_FIELDS = struct.Struct("!IHHI")
+_DATA_HEADER = struct.Struct("!BBHIHHI")  # chunk header and DATA fields in one
 _INIT_FIELDS = struct.Struct("!IIHHI")
 _SACK_FIELDS = struct.Struct("!IIHH")
 
 DATA_CHUNK_HEADER_SIZE = 16
+_PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
 
 
 class ChunkType(enum.IntEnum):
@@ -103,7 +105,9 @@ def _frame(type_: int, flags: int, value: bytes) -> bytes:
     return _CHUNK_HEADER.pack(type_, flags, length) + value + b"\x00" * (-length % 4)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, unlike the other chunks: a frozen dataclass pays for every field on
+# construction, and DATA chunks are built once per packet in both directions.
+@dataclass(slots=True)
 class DataChunk:
     tsn: int
     stream_identifier: int
@@ -122,13 +126,18 @@ class DataChunk:
             | (2 if self.beginning else 0)
             | (1 if self.ending else 0)
         )
-        fields = _DATA_FIELDS.pack(
+        # The hot path of bulk transfer: header and payload are joined in one copy.
+        length = DATA_CHUNK_HEADER_SIZE + len(self.user_data)
+        header = _DATA_HEADER.pack(
+            ChunkType.DATA,
+            flags,
+            length,
             self.tsn,
             self.stream_identifier,
             self.stream_sequence_number,
             self.payload_protocol_identifier,
         )
-        return _frame(ChunkType.DATA, flags, fields + self.user_data)
+        return b"".join((header, self.user_data, _PADDING[length % 4]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,16 +412,26 @@ def decode_chunk_untrusted(type_: int, flags: int, value: bytes) -> Chunk:
     return UnknownChunk(type_, flags, bytes(value))
 
 
-def decode_chunks_untrusted(data: bytes) -> list[Chunk]:
-    """Decode the chunks following an SCTP common header."""
+def decode_chunks_untrusted(data: bytes, offset: int = 0) -> list[Chunk]:
+    """Decode the chunks of `data` from `offset` on (after an SCTP common header)."""
     chunks: list[Chunk] = []
-    offset = 0
-    while offset < len(data):
-        if len(data) - offset < 4:
+    end = len(data)
+    while offset < end:
+        if end - offset < 4:
             raise SctpDecodeError("truncated chunk header")
         type_, flags, length = _CHUNK_HEADER.unpack_from(data, offset)
-        if length < 4 or offset + length > len(data):
+        if length < 4 or offset + length > end:
             raise SctpDecodeError(f"chunk type {type_} has bad length {length}")
-        chunks.append(decode_chunk_untrusted(type_, flags, data[offset + 4 : offset + length]))
+        if type_ == ChunkType.DATA and length >= DATA_CHUNK_HEADER_SIZE:
+            # DATA is most of the traffic: parsed in place, its payload copied once.
+            tsn, sid, ssn, ppid = _DATA_FIELDS.unpack_from(data, offset + 4)
+            chunks.append(
+                DataChunk(
+                    tsn, sid, ssn, ppid, data[offset + DATA_CHUNK_HEADER_SIZE : offset + length],
+                    bool(flags & 4), bool(flags & 2), bool(flags & 1), bool(flags & 8),
+                )
+            )
+        else:
+            chunks.append(decode_chunk_untrusted(type_, flags, data[offset + 4 : offset + length]))
         offset += length + (-length % 4)
     return chunks

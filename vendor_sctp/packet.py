@@ -34,12 +34,15 @@ _COMMON_HEADER = struct.Struct("!HHI")
 _ZERO_CHECKSUM = b"\x00\x00\x00\x00"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Packet:
     source_port_number: int
     destination_port_number: int
     verification_tag: int
     chunks: tuple[Chunk, ...]
+
+
+_CHECKSUM = struct.Struct("<I")
 
 
 def crc32c(data: bytes) -> int:
@@ -53,9 +56,12 @@ def encode_packet(
     encoded_chunks: Iterable[bytes],
 ) -> bytes:
     header = _COMMON_HEADER.pack(source_port_number, destination_port_number, verification_tag)
-    body = b"".join(encoded_chunks)
-    checksum = crc32c(header + _ZERO_CHECKSUM + body)
-    return header + struct.pack("<I", checksum) + body
+    chunks = list(encoded_chunks)
+    # The CRC runs over the pieces in turn, so the packet is assembled in one copy.
+    checksum = google_crc32c.value(header + _ZERO_CHECKSUM)
+    for chunk in chunks:
+        checksum = google_crc32c.extend(checksum, chunk)
+    return b"".join((header, _CHECKSUM.pack(checksum), *chunks))
 
 
 def decode_packet_untrusted(data: bytes) -> Packet:
@@ -63,11 +69,12 @@ def decode_packet_untrusted(data: bytes) -> Packet:
     if len(data) < COMMON_HEADER_SIZE + 4:
         raise SctpDecodeError("packet shorter than a common header and one chunk header")
     data = bytes(data)
-    (checksum,) = struct.unpack_from("<I", data, 8)
-    if crc32c(data[:8] + _ZERO_CHECKSUM + data[12:]) != checksum:
+    (checksum,) = _CHECKSUM.unpack_from(data, 8)
+    computed = google_crc32c.value(data[:8] + _ZERO_CHECKSUM)
+    if google_crc32c.extend(computed, data[COMMON_HEADER_SIZE:]) != checksum:
         raise SctpDecodeError("CRC32c checksum mismatch")
     source, destination, tag = _COMMON_HEADER.unpack_from(data)
-    chunks = decode_chunks_untrusted(data[COMMON_HEADER_SIZE:])
+    chunks = decode_chunks_untrusted(data, COMMON_HEADER_SIZE)
     return Packet(source, destination, tag, tuple(chunks))
 
 

@@ -40,6 +40,9 @@ class ReceivedTsns:
         return 0 < tsn_diff(tsn, self.cumulative_tsn) <= _MAX_GAP_OFFSET
 
     def record(self, tsn: int) -> None:
+        if not self._beyond and tsn == tsn_add(self.cumulative_tsn, 1):
+            self.cumulative_tsn = tsn  # the common case: in sequence, no gap
+            return
         self._beyond.add(tsn)
         self._absorb()
 

@@ -176,6 +176,8 @@ class StreamReconfiguration:
 
     def holds_back(self, stream_id: int, tsn: int) -> bool:
         request = self.deferred_incoming
+        if request is None:
+            return False
         return (
             request is not None
             and (stream_id in request.stream_numbers or not request.stream_numbers)

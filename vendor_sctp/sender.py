@@ -58,6 +58,9 @@ class OutboundMessage:
 class SentChunk:
     chunk: DataChunk
     message: OutboundMessage
+    size: int  # of the user data
+    # Encoded once: a retransmission sends the very same bytes.
+    encoded: bytes
     state: ChunkState = ChunkState.PENDING
     sent_at: float = 0.0
     transmissions: int = 0
@@ -65,10 +68,6 @@ class SentChunk:
     fast_retransmit: bool = False  # chosen for fast retransmit, not yet resent
     # RFC 9260 section 7.2.4 step 5: a chunk is fast-retransmitted at most once.
     fast_retransmitted: bool = False
-
-    @property
-    def size(self) -> int:
-        return len(self.chunk.user_data)
 
 
 class Sender:
@@ -178,7 +177,16 @@ class Sender:
 
     def next_chunk(self, now: float, room: int) -> DataChunk | None:
         """The next DATA chunk allowed by cwnd and rwnd whose encoding fits in `room` bytes."""
-        for sc in self._retransmission_candidates():
+        sc = self._next_to_send(now, room)
+        return None if sc is None else sc.chunk
+
+    def next_encoded_chunk(self, now: float, room: int) -> bytes | None:
+        """Like `next_chunk`, but the chunk's encoding (made once per TSN)."""
+        sc = self._next_to_send(now, room)
+        return None if sc is None else sc.encoded
+
+    def _next_to_send(self, now: float, room: int) -> SentChunk | None:
+        for sc in self._retransmission_candidates() if self._to_retransmit else ():
             bypass = (
                 sc.fast_retransmit
                 and DATA_CHUNK_HEADER_SIZE + sc.size <= self._fast_retransmit_room
@@ -280,13 +288,13 @@ class Sender:
                 beginning=index == 0,
                 ending=index == len(pieces) - 1,
             )
-            sc = SentChunk(chunk, message)
+            sc = SentChunk(chunk, message, len(piece), chunk.encode())
             message.chunks.append(sc)
             self._chunks[self.next_tsn] = sc
             self._pending.append(sc)
             self.next_tsn = tsn_add(self.next_tsn, 1)
 
-    def _transmit(self, sc: SentChunk, now: float) -> DataChunk:
+    def _transmit(self, sc: SentChunk, now: float) -> SentChunk:
         if self.flight_size == 0 and self.last_data_sent_at is not None:
             self.congestion.on_idle(now - self.last_data_sent_at, self.rto.rto)
         if sc.state is ChunkState.PENDING:
@@ -302,7 +310,7 @@ class Sender:
         self.last_data_sent_at = now
         if self.t3_expires_at is None:
             self.t3_expires_at = now + self.rto.rto
-        return sc.chunk
+        return sc
 
     def _reduce_buffered(self, stream_id: int, amount: int) -> None:
         before = self._buffered.get(stream_id, 0)
