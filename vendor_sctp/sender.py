@@ -26,7 +26,17 @@ from dataclasses import dataclass, field
 from .chunks import DATA_CHUNK_HEADER_SIZE, DataChunk, ForwardTsnChunk, SackChunk
 from .congestion import CongestionController, RtoEstimator
 from .events import BufferedAmountLow
-from .serial import ssn_add, ssn_lt, tsn_add, tsn_diff, tsn_gt, tsn_le, tsn_lt, tsn_sort_key
+from .serial import (
+    TSN_MODULUS,
+    ssn_add,
+    ssn_lt,
+    tsn_add,
+    tsn_diff,
+    tsn_gt,
+    tsn_le,
+    tsn_lt,
+    tsn_sort_key,
+)
 
 # Fast retransmit after this many miss indications (RFC 9260 section 7.2.4).
 _FAST_RETRANSMIT_THRESHOLD = 3
@@ -404,21 +414,25 @@ class Sender:
         bytes_acked = 0
         progressed = False
 
-        tsn = tsn_add(self.cumulative_tsn_ack, 1)
-        while tsn_le(tsn, cumulative):
-            sc = self._chunks.pop(tsn, None)
-            if sc is not None:
-                self._to_retransmit.discard(tsn)
-                if sc.state is ChunkState.GAP_ACKED:
-                    self._gap_acked_count -= 1
-                if sc.state is ChunkState.IN_FLIGHT:
-                    self.flight_size -= sc.size
-                if sc.state in (ChunkState.IN_FLIGHT, ChunkState.TO_RETRANSMIT):
-                    bytes_acked += sc.size
-                    if sc.transmissions == 1:
-                        rtt_sample = now - sc.sent_at
-                sc.state = ChunkState.ACKED
-            tsn = tsn_add(tsn, 1)
+        chunks, to_retransmit = self._chunks, self._to_retransmit
+        base = self.cumulative_tsn_ack + 1
+        for offset in range(tsn_diff(cumulative, self.cumulative_tsn_ack)):
+            tsn = (base + offset) % TSN_MODULUS
+            sc = chunks.pop(tsn, None)
+            if sc is None:
+                continue
+            state = sc.state
+            if state is ChunkState.IN_FLIGHT:
+                self.flight_size -= sc.size
+            elif state is ChunkState.GAP_ACKED:
+                self._gap_acked_count -= 1
+            elif state is ChunkState.TO_RETRANSMIT:
+                to_retransmit.discard(tsn)
+            if state is ChunkState.IN_FLIGHT or state is ChunkState.TO_RETRANSMIT:
+                bytes_acked += sc.size
+                if sc.transmissions == 1:
+                    rtt_sample = now - sc.sent_at
+            sc.state = ChunkState.ACKED
         cumulative_advanced = cumulative != self.cumulative_tsn_ack
         self.cumulative_tsn_ack = cumulative
         progressed = cumulative_advanced
