@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import select
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
 
 from selkies_trio.input.config import InputConfig
@@ -267,3 +270,87 @@ async def test_commands_do_not_outlive_the_service(xvfb_display: str, tmp_path: 
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def start_xvfb(number: int) -> subprocess.Popen[bytes] | None:
+    """Xvfb on display `number`, once it accepts connections; None if it would not start."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", f":{number}", "-displayfd", str(write_fd), "-screen", "0", "1280x720x24",
+         "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        if pipe.readline().strip() == str(number):
+            return proc
+    stop_xvfb(proc)
+    return None
+
+
+def stop_xvfb(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def test_losing_the_x_server_is_survived_and_the_display_is_reconnected(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A display number of our own, far above those -displayfd hands out, so that
+    # nobody else takes it while our server is down.
+    servers: list[subprocess.Popen[bytes]] = []
+    for number in range(700, 800):
+        if not os.path.exists(f"/tmp/.X{number}-lock"):
+            server = start_xvfb(number)
+            if server is not None:
+                servers.append(server)
+                break
+    assert servers, "no free display number"
+    display = f":{number}"
+    service = InputService(display, reconnect_initial=0.02, reconnect_max=0.1)
+    recorder: XRecorder | None = None
+    try:
+        with caplog.at_level(logging.INFO, logger="selkies_trio.runtime.input_service"):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                assert service.available
+                service.add_client(ClientPermissions.controller("ctl"), ignore)
+
+                stop_xvfb(servers[0])
+                # Whichever notices first, the injector or the watcher: no exception.
+                for _ in range(3):
+                    service.submit_nowait("ctl", "m,10,10,0,0")
+                with trio.fail_after(5):
+                    await service.wait_available(False)
+                    await service.drain()
+                    # Retries that fail log nothing more.
+                    await service.wait_connection_state(
+                        lambda: service.stats.connect_failures >= 3
+                    )
+                assert service.stats.dropped_disconnected == 3
+                assert service.stats.connection_losses == 1
+                warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+                assert len(warnings) == 1, [r.getMessage() for r in warnings]
+                assert "lost X display" in warnings[0].getMessage()
+
+                server = start_xvfb(number)
+                assert server is not None, f"display {display} was taken while ours was down"
+                servers.append(server)
+                with trio.fail_after(5):
+                    await service.wait_available(True)
+                recorder = XRecorder(display)
+                service.submit_nowait("ctl", "kd,113")
+                service.submit_nowait("ctl", "ku,113")
+                await service.drain()
+                assert await pump_until(recorder, lambda: recorder.typed_text() == "q")
+                assert service.stats.connects == 2
+                nursery.cancel_scope.cancel()
+    finally:
+        if recorder is not None:
+            recorder.close()
+        for server in servers:
+            stop_xvfb(server)
