@@ -288,6 +288,17 @@ def start_xvfb(number: int) -> subprocess.Popen[bytes] | None:
     return None
 
 
+def start_xvfb_on_a_number_of_our_own() -> tuple[int, subprocess.Popen[bytes]]:
+    # Far above the numbers -displayfd hands out, so that nobody else takes it
+    # while our server is down.
+    for number in range(700, 800):
+        if not os.path.exists(f"/tmp/.X{number}-lock"):
+            server = start_xvfb(number)
+            if server is not None:
+                return number, server
+    raise AssertionError("no free display number in 700..799")
+
+
 def stop_xvfb(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -300,16 +311,8 @@ def stop_xvfb(proc: subprocess.Popen[bytes]) -> None:
 async def test_losing_the_x_server_is_survived_and_the_display_is_reconnected(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # A display number of our own, far above those -displayfd hands out, so that
-    # nobody else takes it while our server is down.
-    servers: list[subprocess.Popen[bytes]] = []
-    for number in range(700, 800):
-        if not os.path.exists(f"/tmp/.X{number}-lock"):
-            server = start_xvfb(number)
-            if server is not None:
-                servers.append(server)
-                break
-    assert servers, "no free display number"
+    number, first_server = start_xvfb_on_a_number_of_our_own()
+    servers = [first_server]
     display = f":{number}"
     service = InputService(display, reconnect_initial=0.02, reconnect_max=0.1)
     recorder: XRecorder | None = None
