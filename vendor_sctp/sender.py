@@ -546,6 +546,9 @@ class Sender:
         for sc in list(self._chunks.values()):
             if sc.state in (ChunkState.IN_FLIGHT, ChunkState.TO_RETRANSMIT):
                 sc.miss_indications = 0
+                # A new recovery episode: the once-only fast-retransmit rule of 7.2.4
+                # applies within one, so the chunk is eligible again.
+                sc.fast_retransmitted = False
                 self._mark_for_retransmission(sc, now, fast=False)
         if self.needs_forward_tsn():
             self.forward_tsn_due = True

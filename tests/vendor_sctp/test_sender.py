@@ -70,6 +70,9 @@ def test_a_chunk_is_fast_retransmitted_at_most_once() -> None:
     assert send_all(sender, 0.2) == []
     chunk = sender._chunks[FIRST_TSN]
     assert chunk.state is ChunkState.IN_FLIGHT and chunk.transmissions == 2
+    # T3 starts a new recovery: within that one the chunk may be fast-retransmitted again.
+    sender.handle_t3_expiry(1.5)
+    assert not chunk.fast_retransmitted
 
 
 def test_in_fast_recovery_a_cumulative_advance_strikes_every_missing_tsn() -> None:
