@@ -47,11 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from .app.serve import serve
+    from .runtime.service import ServiceError
 
+    refused: list[str] = []
+    interrupted = False
     try:
         trio.run(serve, settings)
-    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+    except* KeyboardInterrupt:  # a second Ctrl-C while stopping
+        interrupted = True
+    except* ServiceError as group:
+        refused += [str(error) for error in group.exceptions]
+    if interrupted:
         return 130
+    if refused:
+        print(f"selkies-trio: {refused[0]}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -609,6 +609,8 @@ class Settings:
     enable_player3: bool
     enable_player4: bool
     mode: str
+    video_source: str
+    video_bitrate: int
     addr: str
     webrtc_udp_port: int
     ice_addresses: tuple[str, ...]

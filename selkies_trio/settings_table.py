@@ -65,6 +65,7 @@ _PORT_BOUNDS = (1, 65535)
 ENCODERS = ("x264enc", "x264enc-striped", "jpeg", "nvh264enc", "vah264enc", "openh264enc")
 FILE_TRANSFER_DIRECTIONS = ("upload", "download")
 MODES = ("webrtc", "websockets")
+VIDEO_SOURCES = ("auto", "display", "xvfb", "synthetic")
 
 SPECS: tuple[SettingSpec, ...] = (
     # --- the seeds/001 table, in its order ---
@@ -177,6 +178,14 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Streaming mode: webrtc (peer connections) or websockets (media over "
                 "/api/websockets).",
                 choices=MODES),
+    SettingSpec("video_source", "choice", "auto",
+                "What is streamed: auto ($DISPLAY, else a private Xvfb when Xvfb is "
+                "installed, else the synthetic pattern), display ($DISPLAY, required), "
+                "xvfb (always a private Xvfb) or synthetic (a moving test pattern).",
+                choices=VIDEO_SOURCES, client_visible=False),
+    _range("video_bitrate", "500-50000", 8000, (50, 500000),
+           "Allowed H.264 bitrate range in kbit/s (constant bitrate), or a fixed value. "
+           "The stream starts at constant bitrate unless SELKIES_H264_CRF is given."),
     SettingSpec("addr", "str", "0.0.0.0", "Address the HTTP server binds (IP or host name).",
                 client_visible=False, text_rule="host"),
     SettingSpec("webrtc_udp_port", "int", "8082",

@@ -89,6 +89,8 @@ SEED_LEGACY = {
 }
 PROJECT_SETTINGS = {
     "mode": "webrtc",
+    "video_source": "auto",
+    "video_bitrate": "500-50000",
     "addr": "0.0.0.0",
     "webrtc_udp_port": "8082",
     "ice_addresses": "",

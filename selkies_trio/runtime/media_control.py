@@ -1,37 +1,45 @@
-"""Client requests that change the one shared stream: framerate, bitrate, CRF, keyframes.
+"""Client requests that change the one shared stream: framerate, bitrate, CRF, size, keyframes.
 
 There is one encoder for every viewer, so only a controller may change it, and
 only within what the server's settings allow (a locked setting cannot move; a
 range clamps). A viewer's SETTINGS concern its own view and leave the stream
-alone. Every change is answered with the Selkies `system` action naming the
-value now in force, so each client's UI shows what really happened.
+alone. A change that takes effect is announced to every client with the Selkies
+`system` action naming the value now in force (`framerate,N`, `video_bitrate,N`,
+`video_crf,N`, `resolution,WxH`), so every UI shows what really happened; the
+live values also go into the `server_settings` of clients that join later.
+
+`r,<W>x<H>` normally resizes the X screen (the input layer's job; the capture
+follows). With no X display to resize (the synthetic source) the stream itself
+is scaled to the requested size instead, unless manual resolution mode fixes it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..input import events as ev
 from ..input import server_messages
-from ..input.permissions import ClientPermissions, check
+from ..input.permissions import ClientPermissions, Role, check
 from ..input.protocol import InputProtocolError, parse_client_message_untrusted
-from .hub import BroadcastHub
+from ..media.encoder import BITRATE_KBPS_RANGE, CRF_RANGE, FPS_RANGE
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Verbs handled here rather than by the X11 input layer.
+# Verbs handled here rather than by the X11 input layer (`r` only without a display).
 MEDIA_VERBS = frozenset({"_arg_fps", "vb", "REQUEST_KEYFRAME", "SETTINGS"})
+# The largest stream we scale to on request; the encoder needs even sides.
+MAX_STREAM_SIZE = (7680, 4320)
 
-# Outside any configured range the encoder's own limits still apply.
-BITRATE_LIMITS_KBPS = (100, 100_000)
 
+class StreamHub(Protocol):
+    def reconfigure(self, *, fps: int | None = None, bitrate_kbps: int | None = None,
+                    crf: int | None = None, size: tuple[int, int] | None = None) -> None: ...
 
-def is_media_message(message: str | bytes) -> bool:
-    if not isinstance(message, str):
-        return False
-    return message.split(",", 1)[0] in MEDIA_VERBS
+    def request_keyframe(self, reason: str) -> None: ...
 
 
 @dataclass
@@ -39,81 +47,131 @@ class StreamState:
     fps: int
     bitrate_kbps: int | None
     crf: int | None
+    size: tuple[int, int] | None = None
 
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], value))
 
 
+def _intersect(setting: tuple[int, int] | None, limits: tuple[int, int]) -> tuple[int, int]:
+    if setting is None:
+        return limits
+    return max(setting[0], limits[0]), min(setting[1], limits[1])
+
+
 class MediaControl:
-    def __init__(self, hub: BroadcastHub, settings: Any, state: StreamState) -> None:
+    def __init__(
+        self,
+        hub: StreamHub,
+        settings: Settings,
+        state: StreamState,
+        *,
+        announce: Callable[[str], None] | None = None,
+        resize_stream: bool = False,
+    ) -> None:
+        """`announce(frame)` sends a frame to every client; `resize_stream` makes
+        `r,WxH` scale the stream (there is no X screen to resize)."""
         self.hub = hub
         self.settings = settings
         self.state = state
+        self._announce = announce or (lambda frame: None)
+        self._resize_stream = resize_stream
 
-    def handle(self, message: str, client: ClientPermissions) -> list[str]:
-        """Apply one media verb from `client`; returns frames for that client."""
+    def handles(self, message: str | bytes) -> bool:
+        if not isinstance(message, str):
+            return False
+        verb = message.split(",", 1)[0]
+        return verb in MEDIA_VERBS or (self._resize_stream and verb == "r")
+
+    def settings_payload(self) -> dict[str, dict[str, Any]]:
+        """The `server_settings` data with the live stream values."""
+        return self.settings.client_payload()
+
+    def handle(self, message: str, client: ClientPermissions) -> None:
+        """Apply one media verb from `client`; changes are announced to everyone."""
         try:
             event = parse_client_message_untrusted(message)
         except InputProtocolError as error:
             log.info("media message from %s refused: %s", client.client_id, error)
-            return []
+            return
         verdict = check(event, client, command_enabled=False)
         if not verdict.allowed:
             log.info("media message from %s refused: %s", client.client_id, verdict.reason)
-            return []
+            return
         if isinstance(event, ev.KeyframeRequest):
             self.hub.request_keyframe(f"{client.client_id} asked for a keyframe")
-            return []
-        if verdict.own_view_only:
+            return
+        if verdict.own_view_only or client.role is not Role.CONTROLLER:
             # A viewer's settings change its own page only; the shared stream stays.
-            return []
+            return
         if isinstance(event, ev.SetFramerate):
-            return self._set_fps(event.fps)
-        if isinstance(event, ev.SetVideoBitrate):
-            return self._set_bitrate(event.kbps)
-        if isinstance(event, ev.SettingsUpdate):
-            return self._apply_settings(event.values)
-        return []
+            self._set_fps(event.fps)
+        elif isinstance(event, ev.SetVideoBitrate):
+            self._set_bitrate(event.kbps)
+        elif isinstance(event, ev.Resize):
+            self._set_size(event.width, event.height)
+        elif isinstance(event, ev.SettingsUpdate):
+            self._apply_settings(event.values)
 
-    def _set_fps(self, fps: int) -> list[str]:
-        bounds = self.settings.range("framerate")
-        if self.settings.is_locked("framerate") or bounds is None:
-            fps = self.state.fps
-        else:
-            fps = _clamp(fps, bounds)
-        if fps != self.state.fps:
-            self.hub.reconfigure(fps=fps)
-            self.state.fps = fps
-        return [server_messages.system(f"framerate,{fps}")]
+    def _live(self, name: str, value: int) -> None:
+        self.settings = self.settings.with_overrides(**{name: value})
 
-    def _set_bitrate(self, kbps: int) -> list[str]:
-        kbps = _clamp(kbps, BITRATE_LIMITS_KBPS)
-        if kbps != self.state.bitrate_kbps:
-            self.hub.reconfigure(bitrate_kbps=kbps)
-            self.state.bitrate_kbps, self.state.crf = kbps, None
-        return [server_messages.system(f"video_bitrate,{kbps}")]
+    def _bounded(self, name: str, value: int, limits: tuple[int, int]) -> int | None:
+        """`value` clamped into the setting's range, or None when the setting is locked."""
+        if self.settings.is_locked(name):
+            return None
+        return _clamp(value, _intersect(self.settings.range(name), limits))
 
-    def _set_crf(self, crf: int) -> list[str]:
-        bounds = self.settings.range("h264_crf")
-        if self.settings.is_locked("h264_crf") or bounds is None:
-            return []
-        crf = _clamp(crf, bounds)
-        if crf != self.state.crf:
-            self.hub.reconfigure(crf=crf)
-            self.state.crf, self.state.bitrate_kbps = crf, None
-        return [server_messages.system(f"video_crf,{crf}")]
+    def _set_fps(self, fps: int) -> None:
+        bounded = self._bounded("framerate", fps, FPS_RANGE)
+        if bounded is None or bounded == self.state.fps:
+            return
+        self.hub.reconfigure(fps=bounded)
+        self.state.fps = bounded
+        self._live("framerate", bounded)
+        self._announce(server_messages.system(f"framerate,{bounded}"))
 
-    def _apply_settings(self, values: dict[str, Any]) -> list[str]:
-        frames: list[str] = []
+    def _set_bitrate(self, kbps: int) -> None:
+        bounded = self._bounded("video_bitrate", kbps, BITRATE_KBPS_RANGE)
+        if bounded is None or (bounded == self.state.bitrate_kbps and self.state.crf is None):
+            return
+        self.hub.reconfigure(bitrate_kbps=bounded)
+        self.state.bitrate_kbps, self.state.crf = bounded, None
+        self._live("video_bitrate", bounded)
+        self._announce(server_messages.system(f"video_bitrate,{bounded}"))
+
+    def _set_crf(self, crf: int) -> None:
+        bounded = self._bounded("h264_crf", crf, CRF_RANGE)
+        if bounded is None or bounded == self.state.crf:
+            return
+        self.hub.reconfigure(crf=bounded)
+        self.state.crf, self.state.bitrate_kbps = bounded, None
+        self._live("h264_crf", bounded)
+        self._announce(server_messages.system(f"video_crf,{bounded}"))
+
+    def _set_size(self, width: int, height: int) -> None:
+        if self.settings.is_manual_resolution_mode:
+            log.info("resize to %dx%d refused: manual resolution mode", width, height)
+            return
+        # Even sides within what an encoder can take; the page scales the rest.
+        width = _clamp(width - width % 2, (2, MAX_STREAM_SIZE[0]))
+        height = _clamp(height - height % 2, (2, MAX_STREAM_SIZE[1]))
+        if (width, height) == self.state.size:
+            return
+        self.hub.reconfigure(size=(width, height))
+        self.state.size = (width, height)
+        self._announce(server_messages.system(f"resolution,{width}x{height}"))
+
+    def _apply_settings(self, values: dict[str, Any]) -> None:
         for key, handler in (
             ("framerate", self._set_fps),
             ("video_bitrate", self._set_bitrate),
             ("video_crf", self._set_crf),
+            ("h264_crf", self._set_crf),
         ):
             value = values.get(key)
             if type(value) is int:
-                frames += handler(value)
+                handler(value)
             elif value is not None:
                 log.info("SETTINGS %s=%r ignored: not an integer", key, value)
-        return frames

@@ -16,6 +16,8 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psutil
@@ -23,16 +25,20 @@ import trio
 
 from ..input.config import InputConfig
 from ..media.audio import OpusEncoder, open_audio_source
+from ..media.capture import DEFAULT_SYNTHETIC_SIZE
 from ..media.capture_synthetic import SyntheticSource
 from ..media.capture_x11 import X11CaptureSource
-from ..media.encoder import H264Encoder
+from ..media.encoder import DEFAULT_PREFERENCE, H264Encoder, encoder_preference
 from ..media.frames import CaptureSource
+from ..settings import Settings
+from . import xvfb
 from .audio_hub import AudioHub
 from .hub import BroadcastHub
 from .input_service import InputService
+from .media_control import MediaControl, StreamState
 from .sessions import SessionManager
 from .udp_mux import UdpMux
-from .webrtc import RtpSender, WebRtcEnvironment, client_permissions, run_session
+from .webrtc import RtpSender, WebRtcEnvironment, run_session
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +56,77 @@ def host_addresses(configured: Sequence[str]) -> list[str]:
     return found or ["127.0.0.1"]
 
 
-def source_factory(display: str | None) -> Callable[[], CaptureSource]:
+@dataclass(frozen=True)
+class VideoPlan:
+    """What the settings say the video stream starts as."""
+
+    fps: int
+    bitrate_kbps: int | None
+    crf: int | None
+    # Manual resolution mode fixes the stream size; None follows the source.
+    size: tuple[int, int] | None
+    encoders: tuple[str, ...]
+
+
+def video_plan(settings: Settings) -> VideoPlan:
+    """Constant bitrate at `video_bitrate` unless the operator gave `h264_crf`; the
+    encoder list from `encoder` (left at its default: NVENC when it opens, else x264)."""
+    crf: int | None = None
+    bitrate: int | None = int(settings.video_bitrate)
+    if settings.source("h264_crf") != "default":
+        crf, bitrate = int(settings.h264_crf), None
+    if settings.source("encoder") == "default":
+        encoders = DEFAULT_PREFERENCE
+    else:
+        try:
+            encoders = encoder_preference(settings.encoder)
+        except ValueError:
+            log.warning("encoder %s is not an H.264 encoder for WebRTC; using %s",
+                        settings.encoder, " or ".join(DEFAULT_PREFERENCE))
+            encoders = DEFAULT_PREFERENCE
+    size = None
+    if settings.is_manual_resolution_mode:
+        size = (int(settings.manual_width), int(settings.manual_height))
+    return VideoPlan(int(settings.framerate), bitrate, crf, size, encoders)
+
+
+def capture_factory(display: str | None, synthetic_size: tuple[int, int]
+                    ) -> Callable[[], CaptureSource]:
     """X11 capture of `display` when there is one, otherwise the synthetic pattern."""
     if display:
-        log.info("video source: X11 display %s", display)
         return lambda: X11CaptureSource(display)
-    log.info("video source: synthetic test pattern (no DISPLAY)")
-    return lambda: SyntheticSource(1280, 720)
+    return lambda: SyntheticSource(*synthetic_size)
+
+
+async def open_video_source(
+    settings: Settings, size: tuple[int, int] | None, *,
+    task_status: trio.TaskStatus[tuple[str | None, str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Decide what is streamed (`video_source`) and keep a private Xvfb running if
+    that is it. Reports (display or None, a description for the log and the page)."""
+    choice = settings.video_source
+    display = os.environ.get("DISPLAY") or None
+    if choice == "display" or (choice == "auto" and display):
+        if not display:
+            raise ServiceError("SELKIES_VIDEO_SOURCE=display but DISPLAY is not set")
+        task_status.started((display, f"X11 display {display}"))
+        return
+    if choice in ("auto", "xvfb"):
+        width, height = size or xvfb.DEFAULT_SIZE
+        async with trio.open_nursery() as nursery:
+            private = await nursery.start(
+                partial(xvfb.run_private_display, width=width, height=height)
+            )
+            if private is not None:
+                task_status.started((private, f"private Xvfb {private} with a scratchpad"))
+                return
+        if choice == "xvfb":
+            raise ServiceError("SELKIES_VIDEO_SOURCE=xvfb but Xvfb could not be started")
+    task_status.started((None, "synthetic test pattern"))
+
+
+class ServiceError(Exception):
+    """The WebRTC service cannot start as configured; str() says why."""
 
 
 def input_config(settings: Any) -> InputConfig:
@@ -66,6 +136,7 @@ def input_config(settings: Any) -> InputConfig:
         clipboard_out_enabled=settings.clipboard_out_enabled,
         enable_binary_clipboard=settings.enable_binary_clipboard,
         command_enabled=settings.command_enabled,
+        gamepad_enabled=settings.gamepad_enabled,
         is_manual_resolution_mode=settings.is_manual_resolution_mode,
         scaling_dpi=int(settings.scaling_dpi),
     )
@@ -143,6 +214,13 @@ class MediaStatistics:
                [("", int(video.streaming))])
         metric("selkies_video_subscribers", "gauge", "Viewers subscribed to the video hub.",
                [("", len(video.subscribers))])
+        metric("selkies_video_target_fps", "gauge", "Frame rate the stream is set to.",
+               [("", video.target_fps)])
+        metric("selkies_video_target_bitrate_kbps", "gauge",
+               "Constant bitrate the stream is set to (0 in constant-quality mode).",
+               [("", video.bitrate_kbps or 0)])
+        metric("selkies_video_crf", "gauge", "CRF in constant-quality mode (0 otherwise).",
+               [("", video.crf or 0)])
         metric("selkies_video_frames_encoded_total", "counter", "Video frames encoded.",
                [("", video.frames_encoded)])
         metric("selkies_video_keyframes_total", "counter", "Video keyframes encoded.",
@@ -210,20 +288,16 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{key}="{_label_value(value)}"' for key, value in labels.items()) + "}"
 
 
-def _initial_rate(settings: Any) -> tuple[int, int | None]:
-    fps = int(getattr(settings, "framerate", 30) or 30)
-    return fps, None
-
-
 async def run_webrtc_service(
-    settings: Any,
+    settings: Settings,
     *,
-    display: str | None = None,
-    source: Callable[[], CaptureSource] | None = None,
     on_channel_message: Callable[[str, str, str | bytes], None] | None = None,
     publish_metrics: Callable[[Callable[[], str]], None] | None = None,
     task_status: trio.TaskStatus[SessionManager] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """Run everything WebRTC needs; reports the session manager (the signalling hub's
+    server peer) once it accepts sessions. Raises ServiceError for a video source
+    that cannot be had as configured."""
     addresses = host_addresses(getattr(settings, "ice_addresses", ()) or ())
     if all(a.startswith("127.") for a in addresses):
         bind_host = "127.0.0.1"
@@ -234,38 +308,41 @@ async def run_webrtc_service(
         bind_host = "0.0.0.0"
         addresses = [a for a in addresses if ":" not in a]
     mux = UdpMux(bind_host, int(getattr(settings, "webrtc_udp_port", 0)))
-    fps, _ = _initial_rate(settings)
-    if display is None:
-        display = os.environ.get("DISPLAY") or None
-    hub = BroadcastHub(
-        source or source_factory(display),
-        H264Encoder,
-        fps=min(fps, 60),
-        crf=None,
-        bitrate_kbps=4000,
-    )
-    input_service = InputService(display, input_config(settings))
-    audio_hub = audio_hub_from_settings(settings)
-    environment = WebRtcEnvironment(
-        mux=mux, hub=hub, addresses=addresses, on_channel_message=on_channel_message,
-        input=input_service, settings_payload=settings.client_payload, audio_hub=audio_hub,
-    )
-    statistics = MediaStatistics(environment)
-    environment.stats_payload = statistics.stats_payload
-    if publish_metrics is not None:
-        publish_metrics(statistics.render_metrics)
-    manager = SessionManager(
-        f"server-{uuid.uuid4()}", lambda context: run_session(context, environment)
-    )
-    environment.sessions = manager.contexts
-
-    def refresh_permissions() -> None:
-        everyone = manager.contexts()
-        for context in everyone:
-            input_service.update_client(client_permissions(context, everyone))
-
-    manager.permissions_listener = refresh_permissions
+    plan = video_plan(settings)
     async with trio.open_nursery() as nursery:
+        display, source_description = await nursery.start(
+            open_video_source, settings, plan.size
+        )
+        log.info("video source: %s", source_description)
+        hub = BroadcastHub(
+            capture_factory(display, plan.size or DEFAULT_SYNTHETIC_SIZE),
+            partial(H264Encoder, preference=plan.encoders),
+            fps=plan.fps,
+            crf=plan.crf,
+            bitrate_kbps=plan.bitrate_kbps,
+            size=plan.size,
+        )
+        input_service = InputService(display, input_config(settings))
+        audio_hub = audio_hub_from_settings(settings)
+        environment = WebRtcEnvironment(
+            mux=mux, hub=hub, addresses=addresses, on_channel_message=on_channel_message,
+            input=input_service, audio_hub=audio_hub, video_source=source_description,
+        )
+        media_control = MediaControl(
+            hub, settings, StreamState(plan.fps, plan.bitrate_kbps, plan.crf, plan.size),
+            announce=environment.announce, resize_stream=display is None,
+        )
+        environment.media_control = media_control
+        environment.settings_payload = media_control.settings_payload
+        statistics = MediaStatistics(environment)
+        environment.stats_payload = statistics.stats_payload
+        if publish_metrics is not None:
+            publish_metrics(statistics.render_metrics)
+        manager = SessionManager(
+            f"server-{uuid.uuid4()}", lambda context: run_session(context, environment)
+        )
+        environment.sessions = manager.contexts
+        manager.permissions_listener = environment.refresh_permissions
         await nursery.start(mux.run)
         await nursery.start(hub.run)
         if audio_hub is not None:

@@ -14,6 +14,7 @@ bytes and `now`, flushes what it wants sent, and re-arms its one deadline.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..input import server_messages
-from ..input.permissions import ClientPermissions, Role
+from ..input.permissions import ClientPermissions, Role, may_use_mouse_keyboard
 from ..media.audio import EncodedAudio
 from ..proto import datachannel as dc
 from ..proto.dtls.certificate import generate_certificate
@@ -66,6 +67,7 @@ from .audio_hub import AudioHub
 from .channels import SessionChannels
 from .hub import BroadcastHub
 from .input_service import InputService
+from .media_control import MediaControl
 from .sessions import SessionContext
 from .udp_mux import PeerPort, UdpMux
 
@@ -118,12 +120,30 @@ class WebRtcEnvironment:
     stats_interval: float = 2.0
     # The RTP senders of every live session by client id (for statistics).
     peers: dict[str, PeerMedia] = field(default_factory=dict)
+    # What is streamed, for the page (`system` action `video_source,<text>`).
+    video_source: str = ""
+    # Stream changes from clients (framerate, bitrate, ...); None leaves the stream alone.
+    media_control: MediaControl | None = None
 
     def __post_init__(self) -> None:
         if self.certificate is None or self.private_key is None:
             # One certificate for the server's lifetime: its fingerprint is in every offer.
             self.certificate, self.private_key = generate_certificate(time.time(),
                                                                       random=self.random)
+
+    def announce(self, frame: str) -> None:
+        """Send a frame on every session's `input` channel (e.g. a stream change)."""
+        for peer in self.peers.values():
+            peer.channels.send_nowait("input", frame)
+
+    def refresh_permissions(self) -> None:
+        """Re-derive every session's input rights (after a session came or went, or
+        a token changed) and tell the clients whose mouse/keyboard access changed."""
+        everyone = self.sessions()
+        for context in everyone:
+            peer = self.peers.get(context.client_id)
+            if peer is not None and peer.permissions is not None:
+                peer.apply_permissions(client_permissions(context, everyone), self.input)
 
 
 class TransportDriver:
@@ -290,11 +310,35 @@ class AudioSender(RtpSender):
 
 @dataclass
 class PeerMedia:
-    """The RTP senders of one session, for statistics."""
+    """One live session as the rest of the service sees it: its RTP senders (for
+    statistics), its channels (for announcements) and its current input rights."""
 
     transport: PeerTransport
     video: VideoSender
     audio: AudioSender | None
+    channels: SessionChannels
+    # Set once `input` is open and the client is registered with the input layer.
+    permissions: ClientPermissions | None = None
+    # START_VIDEO / STOP_VIDEO and START_AUDIO / STOP_AUDIO from this client.
+    video_paused: bool = False
+    audio_paused: bool = False
+
+    def apply_permissions(self, permissions: ClientPermissions,
+                          input_service: InputService | None) -> None:
+        previous = self.permissions
+        if permissions == previous:
+            return
+        self.permissions = permissions
+        if input_service is not None:
+            input_service.update_client(permissions)
+        access = may_use_mouse_keyboard(permissions)
+        if previous is None or access != may_use_mouse_keyboard(previous):
+            self.channels.send_nowait("input", server_messages.system(f"mk_access,{int(access)}"))
+        if previous is not None and (previous.role, previous.slot) != (
+                permissions.role, permissions.slot):
+            update = {"role": permissions.role.value, "slot": permissions.slot}
+            self.channels.send_nowait(
+                "input", server_messages.system("role_update," + json.dumps(update)))
 
 
 def _build_offer(transport: PeerTransport, candidates: list[str], ssrc: int,
@@ -371,15 +415,16 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
                                      "sdp": _build_offer(
                                          transport, candidates, sender.ssrc, env.random,
                                          audio_sender.ssrc if audio_sender else None)}})
-        env.peers[context.client_id] = PeerMedia(transport, sender, audio_sender)
+        env.peers[context.client_id] = PeerMedia(transport, sender, audio_sender, channels)
         senders: list[RtpSender] = [sender] if audio_sender is None else [sender, audio_sender]
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_signalling_loop, context, transport, driver)
+            peer = env.peers[context.client_id]
             nursery.start_soon(_video_loop, env.hub, transport, driver, sender, ready,
-                               subscription_ref)
+                               subscription_ref, peer)
             if env.audio_hub is not None and audio_sender is not None:
                 nursery.start_soon(_audio_loop, env.audio_hub, transport, driver,
-                                   audio_sender, ready)
+                                   audio_sender, ready, peer)
             nursery.start_soon(_sender_reports, transport, driver, senders, ready)
             nursery.start_soon(_input_channel, context, env, channels)
             nursery.start_soon(channels.run_echo, ECHO_LABEL)
@@ -394,6 +439,8 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
         transport.close()
         if env.input is not None:
             await env.input.remove_client(context.client_id)
+        # The session manager still lists this session until we return: leave it out.
+        env.refresh_permissions()
 
 
 def _asks_for_keyframe(packet: object, ssrc: int) -> bool:
@@ -441,27 +488,38 @@ async def _signalling_loop(context: SessionContext, transport: PeerTransport,
 
 
 async def _video_loop(hub: BroadcastHub, transport: PeerTransport, driver: TransportDriver,
-                      sender: VideoSender, ready: trio.Event, subscription_ref: list[Any]) -> None:
+                      sender: VideoSender, ready: trio.Event, subscription_ref: list[Any],
+                      peer: PeerMedia) -> None:
+    """Frames from the hub to this peer. A capture or encoder failure ends every
+    subscription; the hub restarts, and we subscribe again (starting on a keyframe)."""
     await ready.wait()
-    async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
-        subscription_ref.append(subscription)
-        async for frame in subscription:
-            if not transport.ready:
-                break
-            payloads = frame.rtp_payloads(MAX_PAYLOAD, packetize_annex_b)
-            sender.send_frame(payloads, frame.capture_time)
-            await driver.flush()
+    while transport.ready:
+        async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
+            subscription_ref[:] = [subscription]
+            async for frame in subscription:
+                if not transport.ready:
+                    return
+                if peer.video_paused:
+                    continue
+                payloads = frame.rtp_payloads(MAX_PAYLOAD, packetize_annex_b)
+                sender.send_frame(payloads, frame.capture_time)
+                await driver.flush()
+        # The hub serves new subscribers again after its restart delay.
+        log.info("video for %08x: the stream ended; subscribing again", sender.ssrc)
 
 
 async def _audio_loop(hub: AudioHub, transport: PeerTransport, driver: TransportDriver,
-                      sender: AudioSender, ready: trio.Event) -> None:
+                      sender: AudioSender, ready: trio.Event, peer: PeerMedia) -> None:
     await ready.wait()
-    async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
-        async for packet in subscription:
-            if not transport.ready:
-                break
-            sender.send_packet(packet)
-            await driver.flush()
+    while transport.ready:
+        async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
+            async for packet in subscription:
+                if not transport.ready:
+                    return
+                if peer.audio_paused:
+                    continue
+                sender.send_packet(packet)
+                await driver.flush()
 
 
 async def _sender_reports(transport: PeerTransport, driver: TransportDriver,
@@ -479,13 +537,13 @@ async def _sender_reports(transport: PeerTransport, driver: TransportDriver,
 def client_permissions(context: SessionContext,
                        everyone: list[SessionContext]) -> ClientPermissions:
     """The input layer's view of a session's rights (seed 001, PROTOCOL.md)."""
-    role = Role.CONTROLLER if context.client_type == "controller" else Role.VIEWER
-    slot = getattr(context.info, "client_slot", None)
     token = context.permissions
+    # In secure mode the token decides, and it can change while the session runs.
+    client_type = token.role if token is not None else context.client_type
+    role = Role.CONTROLLER if client_type == "controller" else Role.VIEWER
+    slot = token.slot if token is not None else getattr(context.info, "client_slot", None)
     mk_control = bool(getattr(token, "mk_control", False))
     claimed = any(bool(getattr(other.permissions, "mk_control", False)) for other in everyone)
-    if token is not None:
-        slot = token.slot
     return ClientPermissions(
         context.client_id, role, slot if slot is not None and slot > 0 else None,
         mk_control=mk_control, mk_control_claimed=claimed,
@@ -509,8 +567,33 @@ def _on_channel_message(context: SessionContext, env: WebRtcEnvironment,
         latency = max(0.0, time.time() * 1000 - sent_ms)
         channels.send_nowait("input", server_messages.latency_measurement(latency))
         return
+    peer = env.peers.get(context.client_id)
+    if peer is None or peer.permissions is None:
+        return  # nothing is accepted before the client is registered on `input`
+    if isinstance(data, str) and data in MEDIA_TOGGLES:
+        _toggle_media(peer, data, env)
+        return
+    if env.media_control is not None and env.media_control.handles(data):
+        assert isinstance(data, str)
+        env.media_control.handle(data, peer.permissions)
+        return
     if env.input is not None:
         env.input.submit_nowait(context.client_id, data)
+
+
+MEDIA_TOGGLES = frozenset({"START_VIDEO", "STOP_VIDEO", "START_AUDIO", "STOP_AUDIO"})
+
+
+def _toggle_media(peer: PeerMedia, verb: str, env: WebRtcEnvironment) -> None:
+    """A client pauses or resumes its own video or audio; the stream goes on for others."""
+    enable = verb.startswith("START")
+    if verb.endswith("VIDEO"):
+        if peer.video_paused and enable:
+            # The decoder lost its reference frames while paused.
+            env.hub.request_keyframe("a client resumed video")
+        peer.video_paused = not enable
+    else:
+        peer.audio_paused = not enable
 
 
 async def _input_channel(context: SessionContext, env: WebRtcEnvironment,
@@ -518,12 +601,17 @@ async def _input_channel(context: SessionContext, env: WebRtcEnvironment,
     """Once `input` opens: settings, the current cursor, input registration, pings."""
     await channels.opened("input").wait()
     channels.send_nowait("input", server_messages.server_settings(env.settings_payload()))
+    if env.video_source:
+        channels.send_nowait("input", server_messages.system(f"video_source,{env.video_source}"))
+    permissions = client_permissions(context, env.sessions())
     if env.input is not None:
-        permissions = client_permissions(context, env.sessions())
         for frame in env.input.add_client(
             permissions, lambda frame: channels.send_nowait("input", frame)
         ):
             channels.send_nowait("input", frame)
+    env.peers[context.client_id].apply_permissions(permissions, None)
+    # A new holder of mk_control changes what everyone else may do.
+    env.refresh_permissions()
     async with trio.open_nursery() as nursery:
         if env.stats_payload is not None:
             nursery.start_soon(_send_stats, channels, env.stats_payload, env.stats_interval)

@@ -152,7 +152,8 @@ async def test_metrics_and_stats_show_one_encoder_for_two_viewers(credentials) -
     transport = RecordingTransport()
     random = _counter()
     media = PeerMedia(transport, VideoSender(transport, random),  # type: ignore[arg-type]
-                      AudioSender(transport, random))  # type: ignore[arg-type]
+                      AudioSender(transport, random),  # type: ignore[arg-type]
+                      channels=None)  # type: ignore[arg-type]
     environment.peers['client "1"'] = media
     async with trio.open_nursery() as nursery:
         await nursery.start(video_hub.run)

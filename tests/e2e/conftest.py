@@ -48,6 +48,9 @@ def _server_env(**extra: str) -> dict[str, str]:
         "SELKIES_ICE_ADDRESSES": "127.0.0.1",
         "SELKIES_WEBRTC_UDP_PORT": "0",
         "SELKIES_PORT": str(free_port()),
+        # A given DISPLAY is captured; otherwise the synthetic pattern, whose pixels
+        # carry a frame counter the tests read (the private-Xvfb default has its own test).
+        "SELKIES_VIDEO_SOURCE": "display" if "DISPLAY" in extra else "synthetic",
     })
     env.update(extra)
     return env

@@ -78,3 +78,41 @@ def test_commands() -> None:
     ]
     assert xvfb.scratchpad_command(":3")[-2:] == ["scratchpad", ":3"]
     assert xvfb.main(["bogus"]) == 2
+
+
+def _serve_and_open(browser, **env: str):  # type: ignore[no-untyped-def]
+    """`serve` with the given environment; the page once it decodes video."""
+    from .test_client_desktop import WAIT_FRAMES, start_server, stop_server, wait_client
+
+    server, reader = start_server(**env)
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        wait_client(page, "client.connectionState === 'connected' && client.source")
+        page.evaluate(WAIT_FRAMES, 3)
+        source = page.evaluate("() => window.selkiesClient.source")
+        shown = page.locator("#source").text_content()
+        page.close()
+    finally:
+        stop_server(server, reader)
+    return source, shown, "".join(server.log)
+
+
+def test_serve_without_display_streams_a_private_xvfb_and_says_so(browser) -> None:  # type: ignore[no-untyped-def]
+    source, shown, log = _serve_and_open(
+        browser, SELKIES_VIDEO_SOURCE="auto", SELKIES_AUDIO_ENABLED="false")
+    assert source.startswith("private Xvfb :") and source in (shown or "")
+    assert "started a private Xvfb on :" in log and "showing the scratchpad" in log
+    assert f"video source: {source}" in log
+    # The Xvfb went away with the server.
+    display = source.split()[2]
+    with pytest.raises(DisplayError):
+        Display(display).close()
+
+
+def test_serve_without_display_or_xvfb_streams_the_synthetic_pattern(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The server runs as sys.executable (an absolute path); its PATH holds no Xvfb.
+    source, shown, log = _serve_and_open(
+        browser, SELKIES_VIDEO_SOURCE="auto", SELKIES_AUDIO_ENABLED="false", PATH=str(tmp_path))
+    assert source == "synthetic test pattern" and source in (shown or "")
+    assert "no DISPLAY and no Xvfb installed" in log

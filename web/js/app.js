@@ -122,7 +122,8 @@ function setStatus(text, connectionState) {
 
 function updateInputRights() {
   const open = openChannel("input") !== null;
-  const capture = open && state.mkAccess && role.client_slot !== -1;
+  // The server says who may use mouse and keyboard (`mk_access`), whatever the URL.
+  const capture = open && state.mkAccess;
   const wasEnabled = input.enabled;
   input.setEnabled(capture);
   // A fresh connection takes the keyboard unless the user is typing somewhere else.
@@ -204,8 +205,32 @@ function onSystem(action) {
     dashboard.setSource(value);
   } else if (name === "resolution") {
     state.serverResolution = value;
+  } else if (name === "role_update") {
+    // The server (a changed token) decides who we are now; the URL only asked.
+    let update;
+    try {
+      update = JSON.parse(value);
+    } catch {
+      return;
+    }
+    Object.assign(role, {
+      client_type: update.role === "controller" ? "controller" : "viewer",
+      client_slot: Number.isInteger(update.slot) ? update.slot : -1,
+    });
+    if (state.serverSettings) dashboard.applyServerSettings(state.serverSettings);
+    dashboard.setRole(role);
+    updateInputRights();
+  } else if (name in LIVE_SETTINGS) {
+    // A controller changed the shared stream: every sidebar shows the value in force.
+    const setting = LIVE_SETTINGS[name];
+    const entry = state.serverSettings?.[setting];
+    if (entry) entry.value = Number(value);
+    dashboard.setSettingValue(setting, Number(value));
   }
 }
+
+// `system` actions naming a stream value now in force, and the setting they set.
+const LIVE_SETTINGS = { framerate: "framerate", video_bitrate: "video_bitrate", video_crf: "h264_crf" };
 
 function onInputMessage(channel, raw) {
   if (typeof raw !== "string") return;

@@ -100,6 +100,15 @@ export class Dashboard {
     this.$("section-gamepads").hidden ||= role.client_slot === -1;
   }
 
+  setSettingValue(name, value) {
+    const row = document.querySelector(`[data-setting="${name}"]`);
+    if (!row) return;
+    const control = row.querySelector("input, select");
+    if (control && document.activeElement !== control) control.value = String(value);
+    const shown = row.querySelector("output");
+    if (shown) shown.textContent = String(value);
+  }
+
   setConnection(text, state) {
     this.$("connection").textContent = text;
     this.$("connection").dataset.state = state;
