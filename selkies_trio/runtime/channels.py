@@ -19,8 +19,10 @@ from ..proto.peer import PeerTransport
 log = logging.getLogger(__name__)
 
 DEFAULT_LOW_THRESHOLD = 256 * 1024
-# Messages waiting to be echoed; beyond this the echo channel drops (and counts).
+# Messages and bytes waiting to be echoed; beyond either the echo channel drops (and
+# counts), so a client flooding it costs the server at most ECHO_QUEUE_BYTES.
 ECHO_QUEUE = 4096
+ECHO_QUEUE_BYTES = 4 * 1024 * 1024
 
 
 class ChannelNotOpen(Exception):
@@ -36,6 +38,7 @@ class SessionChannels:
         self._opened: dict[str, trio.Event] = {}
         self._drained: dict[int, trio.Event] = {}
         self._echo_send, self._echo_receive = trio.open_memory_channel[str | bytes](ECHO_QUEUE)
+        self._echo_queued_bytes = 0
         self.echo_dropped = 0
 
     # ---- fed by the session's event handler ------------------------------------------
@@ -110,14 +113,21 @@ class SessionChannels:
     # ---- the diagnostic echo channel ----------------------------------------------------
 
     def echo(self, data: str | bytes) -> None:
+        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        if self._echo_queued_bytes + size > ECHO_QUEUE_BYTES:
+            self.echo_dropped += 1
+            return
         try:
             self._echo_send.send_nowait(data)
         except trio.WouldBlock:
             self.echo_dropped += 1
+            return
+        self._echo_queued_bytes += size
 
     async def run_echo(self, label: str) -> None:
         """Send back what arrives on `label`, in order, respecting backpressure."""
         async for data in self._echo_receive:
+            self._echo_queued_bytes -= len(data) if isinstance(data, bytes) else len(data.encode())
             try:
                 await self.send(label, data)
             except (ChannelNotOpen, dc.DataChannelLocalProtocolError) as error:
