@@ -478,6 +478,14 @@ def test_a_shared_viewer_sees_video_and_cannot_drive_the_desktop(desktop: Deskto
         assert viewer.evaluate("() => window.selkiesClient.input.counters") == {
             "pointer": 0, "keyboard": 0,
         }
+        # A hostile viewer writing verbs on its channel itself is refused by the server.
+        for verb in ("m,40,40,1,0", "m,40,40,0,0", "kd,97", "ku,97", "kr"):
+            viewer.evaluate("(text) => window.selkiesClient.channels.get('input').send(text)",
+                            verb)
+        # The answer to a pong comes after the server handled everything before it.
+        viewer.evaluate("() => { window.selkiesClient.lastLatency = undefined; }")
+        viewer.evaluate("() => window.selkiesClient.channels.get('input').send('pong,1')")
+        wait_client(viewer, "client.lastLatency !== undefined")
         # A probe from the controller arrives; nothing from the viewer came before it.
         width, height = controller.evaluate("() => [window.selkiesClient.remoteSize.width, window.selkiesClient.remoteSize.height]")
         probe = (width // 2, height // 3)

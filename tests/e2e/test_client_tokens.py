@@ -95,3 +95,47 @@ def test_a_bad_token_is_final_and_says_why(secure_server, browser) -> None:
     assert status == "disconnected: the access token is missing or invalid"
     assert page.locator("#status").text_content() == status
     page.close()
+
+
+def test_a_token_change_moves_mouse_and_keyboard_and_the_role_live(secure_server, browser) -> None:
+    server, control = secure_server
+    post_tokens(control, {
+        "ctl-token": {"role": "controller", "slot": None},
+        "view-token": {"role": "viewer", "slot": None},
+    })
+    controller = browser.new_page()
+    viewer = browser.new_page()
+    try:
+        controller.goto(server.url + "/?token=ctl-token")
+        viewer.goto(server.url + "/?token=view-token#shared")
+        for page in (controller, viewer):
+            wait_client(page, "client.connectionState === 'connected'"
+                              " && client.channels.get('input')?.readyState === 'open'")
+        wait_client(controller, "client.mkAccess === true")
+        assert viewer.evaluate("() => window.selkiesClient.mkAccess") is False
+
+        # The viewer is given exclusive mouse and keyboard: it gains them, the controller
+        # loses them, each told by the server on the same connection.
+        post_tokens(control, {
+            "ctl-token": {"role": "controller", "slot": None},
+            "view-token": {"role": "viewer", "slot": None, "mk_control": True},
+        })
+        wait_client(viewer, "client.mkAccess === true && client.input.enabled")
+        wait_client(controller, "client.mkAccess === false && !client.input.enabled")
+
+        # Promoted to controller (without mk_control): the page becomes a controller's,
+        # and the controller has its mouse and keyboard back.
+        post_tokens(control, {
+            "ctl-token": {"role": "controller", "slot": None},
+            "view-token": {"role": "controller", "slot": 1},
+        })
+        wait_client(viewer, "client.role.client_type === 'controller'")
+        assert viewer.locator("#role").text_content() == "controller"
+        assert viewer.locator("#section-video").is_visible()
+        wait_client(controller, "client.mkAccess === true")
+        for page in (controller, viewer):
+            assert page.evaluate("() => window.selkiesClient.attempts") == 0
+        artifact(viewer, "token_promoted")
+    finally:
+        controller.close()
+        viewer.close()

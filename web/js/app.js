@@ -217,6 +217,8 @@ function onSystem(action) {
       client_type: update.role === "controller" ? "controller" : "viewer",
       client_slot: Number.isInteger(update.slot) ? update.slot : -1,
     });
+    // setRole decides what is view-only; the sections are then rebuilt from scratch.
+    dashboard.setRole(role);
     if (state.serverSettings) dashboard.applyServerSettings(state.serverSettings);
     dashboard.setRole(role);
     updateInputRights();
