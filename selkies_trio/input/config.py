@@ -21,6 +21,8 @@ class InputConfig:
     # just hidden in the client UI.
     gamepad_enabled: bool = True
     is_manual_resolution_mode: bool = False
+    # The screen size manual resolution mode holds (seeds/001: 1024x768 unless given).
+    manual_size: tuple[int, int] = (1024, 768)
     scaling_dpi: int = 96
     clipboard_max_bytes: int = DEFAULT_CLIPBOARD_MAX_BYTES
     # With held-key heartbeats (`kh`) seen, a key not refreshed for this long is

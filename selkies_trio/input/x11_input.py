@@ -189,6 +189,11 @@ class XInput:
         """Publish the configured scaling_dpi (SELKIES_SCALING_DPI) as Xft.dpi."""
         self.screen.set_dpi(self.config.scaling_dpi)
 
+    def apply_manual_resolution(self) -> None:
+        """In manual resolution mode the screen has the manual size, whatever clients ask."""
+        if self.config.is_manual_resolution_mode:
+            self.screen.resize(*self.config.manual_size)
+
     def poll(self, now: float | None = None) -> list[str]:
         """Process pending X events and housekeeping; returns every frame they produced."""
         everyone, clipboard = self.poll_split(now)

@@ -231,8 +231,10 @@ class InputService:
     def _open(self, display: str) -> XInput:
         xinput = XInput(display, self.config, gamepads=self._gamepads, commands=self.commands)
         try:
-            # SELKIES_SCALING_DPI applies from the start, before any client scales.
+            # SELKIES_SCALING_DPI and a manual resolution apply from the start, before
+            # any client scales or resizes.
             xinput.apply_initial_dpi()
+            xinput.apply_manual_resolution()
         except Exception:
             _close(xinput)
             raise

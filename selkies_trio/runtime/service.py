@@ -138,6 +138,7 @@ def input_config(settings: Any) -> InputConfig:
         command_enabled=settings.command_enabled,
         gamepad_enabled=settings.gamepad_enabled,
         is_manual_resolution_mode=settings.is_manual_resolution_mode,
+        manual_size=(int(settings.manual_width) or 1024, int(settings.manual_height) or 768),
         scaling_dpi=int(settings.scaling_dpi),
     )
 

@@ -183,6 +183,26 @@ def test_scale_sets_xft_dpi_and_keeps_other_resources(xinput: XInput, xvfb_displ
         observer.close()
 
 
+def test_manual_resolution_mode_sizes_the_screen_at_start_and_holds_it(xvfb_display: str) -> None:
+    observer = Display(xvfb_display)
+    manual = XInput(xvfb_display, InputConfig(is_manual_resolution_mode=True,
+                                              manual_size=(800, 600)))
+    try:
+        root = observer.screen().root
+        before = root.get_geometry()
+        manual.apply_manual_resolution()
+        observer.sync()
+        geometry = root.get_geometry()
+        assert (geometry.width, geometry.height) == (800, 600) != (before.width, before.height)
+        assert manual._resize(1024, 700) == []
+        geometry = root.get_geometry()
+        assert (geometry.width, geometry.height) == (800, 600)
+    finally:
+        manual.screen.resize(before.width, before.height)
+        manual.close()
+        observer.close()
+
+
 def test_resize_that_grows_one_side_and_shrinks_the_other(xinput: XInput, xvfb_display: str) -> None:
     observer = Display(xvfb_display)
     try:
