@@ -96,6 +96,8 @@ async def serve(
                     _run_media, settings, media_scope, metrics_renderers.append
                 )
             else:
+                log.warning("websockets streaming mode is not built yet: signalling runs, "
+                            "but no media is sent (use --mode webrtc)")
                 server_peer = LoggingServerPeer(f"server-{uuid.uuid4()}")
         hub = SignallingHub(
             server_peer, tokens, SignallingConfig(viewer_slots=_viewer_slots(settings))
