@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from quart import Response, jsonify, request
@@ -10,6 +9,7 @@ from quart_trio import QuartTrio
 
 from .signalling import SignallingHub
 from .tokens import TokenTableError, parse_token_table, secrets_equal
+from .untrusted_json import JsonDecodeError, loads_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def create_control_app(master_token: str, hub: SignallingHub) -> QuartTrio:
             return response
         raw = await request.get_data()
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+            body = loads_untrusted(raw)
+        except JsonDecodeError as error:
             return _error(400, f"body is not valid JSON: {error}")
         try:
             table = parse_token_table(body)

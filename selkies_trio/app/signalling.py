@@ -33,6 +33,7 @@ from .connection import (
 )
 from .server_peer import ServerPeer, SessionStart
 from .tokens import Permissions, TokenStore
+from .untrusted_json import JsonDecodeError, loads_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,8 @@ class SignallingHub:
 
     def _selkies_hello(self, conn: Connection, meta_text: str) -> None:
         try:
-            meta = json.loads(meta_text)
-        except ValueError as error:
+            meta = loads_untrusted(meta_text)
+        except JsonDecodeError as error:
             raise SignallingError(f"HELLO metadata is not JSON: {error}") from None
         if not isinstance(meta, dict):
             raise SignallingError("HELLO metadata must be a JSON object")
@@ -255,9 +256,9 @@ class SignallingHub:
         if to_id != server.peer_id:
             raise SignallingError(f"unknown peer {to_id[:64]!r}: send '<server-id> <json>'")
         try:
-            message = json.loads(body)
-        except ValueError:
-            raise SignallingError("session message is not JSON") from None
+            message = loads_untrusted(body)
+        except JsonDecodeError as error:
+            raise SignallingError(f"session message is not JSON: {error}") from None
         if not isinstance(message, dict) or not ({"sdp", "ice"} & message.keys()):
             raise SignallingError("session message must be a JSON object with 'sdp' or 'ice'")
         server.on_message(conn.peer_id, message)

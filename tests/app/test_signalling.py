@@ -110,6 +110,49 @@ async def test_malformed_frames_before_hello_get_error_and_socket_stays_usable(
             await selkies_hello(ws)
 
 
+# Replies asserted whole; after each one the socket must still accept the HELLO it
+# would have accepted first.
+SELKIES_EXACT_BEFORE_HELLO = [
+    ("HELLO client " + "[" * 5000,
+     "ERROR HELLO metadata is not JSON: JSON is nested deeper than 32 levels"),
+    ("HELLO client " + "[" * 40 + "]" * 40,
+     "ERROR HELLO metadata is not JSON: JSON is nested deeper than 32 levels"),
+    ("HELLO client NaN", "ERROR HELLO metadata is not JSON: NaN is not a JSON value"),
+    ("HELLO a b", "ERROR expected 'HELLO client <json>' or 'HELLO <uid>'"),
+    ("HELLO " + "u" * 257, "ERROR peer id is longer than 256 characters"),
+]
+
+
+@pytest.mark.parametrize(
+    "frame,reply", SELKIES_EXACT_BEFORE_HELLO,
+    ids=["deep-json", "depth-40", "nan", "hello-a-b", "long-uid"],
+)
+async def test_exact_errors_before_hello_keep_the_socket_usable(frame: str, reply: str) -> None:
+    async with running_server() as (running, _peer):
+        async with open_websocket_url(ws_url(running)) as ws:
+            await ws.send_message(frame)
+            assert await recv(ws) == reply
+            await selkies_hello(ws)
+
+
+async def test_deeply_nested_session_message_gets_error_and_session_goes_on() -> None:
+    async with running_server() as (running, peer):
+        async with open_websocket_url(ws_url(running)) as ws:
+            await selkies_hello(ws)
+            await ws.send_message("SESSION server")
+            assert await recv(ws) == f"SESSION_OK {peer.peer_id}"
+            await recv(ws)  # the offer
+            for body in ("[" * 5000, '{"ice": ' * 40 + "1" + "}" * 40):
+                await ws.send_message(f"{peer.peer_id} {body}")
+                assert await recv(ws) == (
+                    "ERROR session message is not JSON: JSON is nested deeper than 32 levels"
+                )
+            answer = {"sdp": {"type": "answer", "sdp": "v=0\r\n"}}
+            await ws.send_message(f"{peer.peer_id} {json.dumps(answer)}")
+            await wait_for(running.hub, lambda: len(peer.messages) == 1)
+            assert peer.messages[0][1] == answer
+
+
 async def test_binary_frame_is_refused_politely() -> None:
     async with running_server() as (running, _peer):
         async with open_websocket_url(ws_url(running)) as ws:

@@ -9,6 +9,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
+from selkies_trio.app.control import MAX_BODY_BYTES
 from selkies_trio.app.tokens import Permissions, TokenStore, parse_token_table, secrets_equal
 
 from .server import running_server, ws_url
@@ -59,10 +60,14 @@ BAD_BODIES = [
     (json.dumps({"t": "viewer"}), "must be an object"),
     (json.dumps({"": {"role": "viewer", "slot": 1}}), "characters"),
     (json.dumps({" padded": {"role": "viewer", "slot": 1}}), "whitespace"),
+    ("[" * 50000, "body is not valid JSON: JSON is nested deeper than 32 levels"),
+    ('{"t": ' * 40 + "1" + "}" * 40, "body is not valid JSON: JSON is nested deeper than 32 levels"),
+    ('{"t": {"role": "viewer", "slot": NaN}}', "body is not valid JSON: NaN is not a JSON value"),
+    (b"\xff\xfe\x00", "body is not valid JSON"),
 ]
 
 
-@pytest.mark.parametrize("body,reason", BAD_BODIES)
+@pytest.mark.parametrize("body,reason", BAD_BODIES, ids=range(len(BAD_BODIES)))
 async def test_control_plane_rejects_bad_bodies_with_400(body: str, reason: str) -> None:
     async with secure() as (running, _peer):
         await post_tokens(running, {"keep": {"role": "viewer", "slot": None}})
@@ -71,6 +76,33 @@ async def test_control_plane_rejects_bad_bodies_with_400(body: str, reason: str)
         assert reason in response.json()["error"]
         # A rejected table leaves the old one in force.
         assert running.hub.tokens.lookup("keep") == Permissions("viewer", None)
+
+
+async def test_control_plane_refuses_bodies_over_the_cap_with_413() -> None:
+    async with secure() as (running, _peer):
+        await post_tokens(running, {"keep": {"role": "viewer", "slot": None}})
+        padding = "x" * MAX_BODY_BYTES
+        response = await post_tokens(running, json.dumps({"keep": {"role": "viewer", "slot": None,
+                                                                    "pad": padding}}))
+        assert response.status_code == 413
+        # Without Content-Length (chunked) the cap holds too.
+
+        async def chunks():
+            yield b'{"keep": {"role": "viewer", "slot": null, "pad": "'
+            for _ in range(MAX_BODY_BYTES // 65536 + 1):
+                yield b"x" * 65536
+            yield b'"}}'
+
+        async with httpx.AsyncClient() as client:
+            chunked = await client.post(
+                running.control_urls[0] + "/tokens", content=chunks(), timeout=10,
+                headers={"Authorization": f"Bearer {MASTER}"},
+            )
+        assert chunked.status_code == 413
+        assert running.hub.tokens.lookup("keep") == Permissions("viewer", None)
+        # The control plane still serves the next request.
+        ok = await post_tokens(running, {"keep": {"role": "viewer", "slot": 2}})
+        assert ok.status_code == 200
 
 
 async def test_role_comes_from_token_and_bad_tokens_are_closed_4001() -> None:
