@@ -93,8 +93,10 @@ class IceLocalProtocolError(Exception):
 class IceTimings:
     """Every duration the agent uses, in seconds; tests shrink or stretch them."""
 
-    # Ta, the pacing between two checks (RFC 8445 section 14.2).
-    check_interval: float = 0.05
+    # Ta, the pacing between two checks (RFC 8445 section 14.2 suggests 50 ms and allows
+    # other values). We have one or two pairs per peer, and at 50 ms the nomination that
+    # follows the first successful check waited a whole Ta: 20 ms keeps connecting fast.
+    check_interval: float = 0.02
     # Retransmission of a check: RTO doubling from initial_rto up to max_rto.
     initial_rto: float = 0.5
     max_rto: float = 3.0

@@ -260,6 +260,8 @@ class BroadcastHub:
         self._limiter = trio.CapacityLimiter(1)
         self._offload_to_thread = offload_to_thread
         self._subscriptions: list[Subscription] = []
+        # Sessions about to subscribe (connecting): they keep the encoder running.
+        self._warm_holders = 0
         self._subscribers_present = trio.Event()
         self._next_subscriber_number = 1
         self._keyframe_pending = False
@@ -315,12 +317,34 @@ class BroadcastHub:
             if subscription in self._subscriptions:
                 self._subscriptions.remove(subscription)
             subscription._close()
-            if not self._subscriptions:
+            if not self._wanted():
                 self._subscribers_present = trio.Event()
+
+    @asynccontextmanager
+    async def warm(self) -> AsyncIterator[None]:
+        """Keep capture and encoding running for the duration of the block without
+        receiving anything: a viewer that is still connecting holds this so that its
+        first keyframe is one tick away, not an encoder start-up away, once it subscribes."""
+        if self._stopped:
+            raise trio.ClosedResourceError("the hub has stopped")
+        self._warm_holders += 1
+        self._subscribers_present.set()
+        try:
+            await trio.lowlevel.checkpoint()
+            yield
+        finally:
+            self._warm_holders -= 1
+            if not self._wanted():
+                self._subscribers_present = trio.Event()
+
+    def _wanted(self) -> bool:
+        return bool(self._subscriptions) or self._warm_holders > 0
 
     def _end_subscriptions(self) -> None:
         ended, self._subscriptions = self._subscriptions, []
         self._subscribers_present = trio.Event()
+        if self._warm_holders:
+            self._subscribers_present.set()
         for subscription in ended:
             subscription._close()
 
@@ -435,7 +459,7 @@ class BroadcastHub:
         self._encoder_name = encoder.name
         try:
             next_tick = trio.current_time()
-            while self._subscriptions:
+            while self._wanted():
                 now = trio.current_time()
                 force = self._keyframe_pending and (
                     now - self._last_forced_keyframe >= self._keyframe_min_interval

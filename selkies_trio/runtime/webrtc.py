@@ -491,8 +491,17 @@ async def _video_loop(hub: BroadcastHub, transport: PeerTransport, driver: Trans
                       sender: VideoSender, ready: trio.Event, subscription_ref: list[Any],
                       peer: PeerMedia) -> None:
     """Frames from the hub to this peer. A capture or encoder failure ends every
-    subscription; the hub restarts, and we subscribe again (starting on a keyframe)."""
-    await ready.wait()
+    subscription; the hub restarts, and we subscribe again (starting on a keyframe).
+    The session keeps the hub warm from its start, so once the peer connects its first
+    keyframe is one tick away rather than an encoder start-up away."""
+    async with hub.warm():
+        await ready.wait()
+        await _stream_video(hub, transport, driver, sender, subscription_ref, peer)
+
+
+async def _stream_video(hub: BroadcastHub, transport: PeerTransport, driver: TransportDriver,
+                        sender: VideoSender, subscription_ref: list[Any],
+                        peer: PeerMedia) -> None:
     while transport.ready:
         async with hub.subscribe(name=f"rtp-{sender.ssrc:08x}") as subscription:
             subscription_ref[:] = [subscription]

@@ -306,6 +306,27 @@ async def test_capture_and_encoding_stop_with_the_last_subscriber_and_restart(
     assert hub.statistics().streams_started == 2
 
 
+async def test_a_connecting_viewer_keeps_the_encoder_warm_and_its_first_frame_is_one_tick_away(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    world = World()
+    hub = fake_hub(world, fps=30)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        async with hub.warm():
+            await trio.sleep(0.5)
+            assert hub.streaming and len(world.encoders) == 1 and world.total_captures > 10
+            started = trio.current_time()
+            async with hub.subscribe() as viewer:
+                first = await viewer.receive()
+            assert first.keyframe and trio.current_time() - started <= 1 / 30 + 1e-9
+            assert hub.streaming  # the warm holder still wants it
+        await trio.sleep(1.0)
+        assert not hub.streaming and world.encoders[0].closed
+        nursery.cancel_scope.cancel()
+    assert len(world.encoders) == 1
+
+
 async def test_static_screen_costs_no_capture_until_it_changes_or_a_keyframe_is_asked(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
