@@ -9,8 +9,10 @@ after the delayed-ack timeout.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from .chunks import SackChunk
-from .serial import tsn_add, tsn_diff, tsn_gt, tsn_le, tsn_sort_key
+from .serial import tsn_add, tsn_diff, tsn_gt, tsn_le
 
 # Offsets in a Gap Ack Block are 16 bits: TSNs further ahead cannot be reported.
 _MAX_GAP_OFFSET = 0xFFFF
@@ -18,32 +20,67 @@ _MAX_DUPLICATES_REPORTED = 32
 
 
 class ReceivedTsns:
+    """The Cumulative TSN and the runs of TSNs received beyond it.
+
+    The runs are kept as they are reported: a list of [first, last] TSNs, disjoint,
+    never adjacent, in serial order after the Cumulative TSN. Recording a TSN joins
+    or splits at most two runs (a bisection finds them), so building a SACK costs
+    one step per Gap Ack Block, not one per TSN held beyond a loss.
+    """
+
     def __init__(self, peer_initial_tsn: int) -> None:
         self.cumulative_tsn = tsn_add(peer_initial_tsn, -1)
-        self._beyond: set[int] = set()
+        self._runs: list[list[int]] = []
         self._duplicates: list[int] = []
+
+    def _offset(self, tsn: int) -> int:
+        """Serial distance after the Cumulative TSN; every TSN held is within 2^16 of it."""
+        return (tsn - self.cumulative_tsn) & 0xFFFFFFFF
+
+    def _run_start_offset(self, run: list[int]) -> int:
+        return self._offset(run[0])
 
     @property
     def has_gaps(self) -> bool:
-        return bool(self._beyond)
+        return bool(self._runs)
 
     def highest_received(self) -> int:
-        if not self._beyond:
-            return self.cumulative_tsn
-        return max(self._beyond, key=tsn_sort_key(self.cumulative_tsn))
+        return self._runs[-1][1] if self._runs else self.cumulative_tsn
 
     def is_new(self, tsn: int) -> bool:
-        return tsn_gt(tsn, self.cumulative_tsn) and tsn not in self._beyond
+        if not tsn_gt(tsn, self.cumulative_tsn):
+            return False
+        offset = self._offset(tsn)
+        index = bisect_right(self._runs, offset, key=self._run_start_offset)
+        return index == 0 or self._offset(self._runs[index - 1][1]) < offset
 
     def is_reportable(self, tsn: int) -> bool:
         """A TSN too far ahead of the Cumulative TSN could not appear in a SACK."""
         return 0 < tsn_diff(tsn, self.cumulative_tsn) <= _MAX_GAP_OFFSET
 
     def record(self, tsn: int) -> None:
-        if not self._beyond and tsn == tsn_add(self.cumulative_tsn, 1):
+        """Note a new TSN (the caller checked `is_new` and `is_reportable`)."""
+        runs = self._runs
+        if not runs and tsn == tsn_add(self.cumulative_tsn, 1):
             self.cumulative_tsn = tsn  # the common case: in sequence, no gap
             return
-        self._beyond.add(tsn)
+        offset = self._offset(tsn)
+        index = bisect_right(runs, offset, key=self._run_start_offset)
+        before = runs[index - 1] if index > 0 else None
+        after = runs[index] if index < len(runs) else None
+        if before is not None and self._offset(before[1]) >= offset:
+            return  # already held
+        joins_before = before is not None and self._offset(before[1]) + 1 == offset
+        joins_after = after is not None and offset + 1 == self._offset(after[0])
+        if before is not None and after is not None and joins_before and joins_after:
+            before[1] = after[1]
+            del runs[index]
+        elif before is not None and joins_before:
+            before[1] = tsn
+        elif after is not None and joins_after:
+            after[0] = tsn
+        else:
+            runs.insert(index, [tsn, tsn])
         self._absorb()
 
     def record_duplicate(self, tsn: int) -> None:
@@ -54,31 +91,27 @@ class ReceivedTsns:
         """FORWARD-TSN: treat everything up to `new_cumulative_tsn` as received."""
         if tsn_le(new_cumulative_tsn, self.cumulative_tsn):
             return False
+        runs = [run for run in self._runs if tsn_gt(run[1], new_cumulative_tsn)]
+        if runs and tsn_le(runs[0][0], new_cumulative_tsn):
+            runs[0][0] = tsn_add(new_cumulative_tsn, 1)
         self.cumulative_tsn = new_cumulative_tsn
-        self._beyond = {t for t in self._beyond if tsn_gt(t, new_cumulative_tsn)}
+        self._runs = runs
         self._absorb()
         return True
 
     def _absorb(self) -> None:
-        following = tsn_add(self.cumulative_tsn, 1)
-        while following in self._beyond:
-            self._beyond.remove(following)
-            self.cumulative_tsn = following
-            following = tsn_add(following, 1)
+        runs = self._runs
+        if runs and runs[0][0] == tsn_add(self.cumulative_tsn, 1):
+            self.cumulative_tsn = runs.pop(0)[1]
 
     def make_sack(self, a_rwnd: int, max_gap_blocks: int) -> SackChunk:
         """Build a SACK and forget the duplicates it reports."""
-        blocks: list[tuple[int, int]] = []
-        key = tsn_sort_key(self.cumulative_tsn)
-        for offset in sorted(key(t) for t in self._beyond):
-            if blocks and blocks[-1][1] + 1 == offset:
-                blocks[-1] = (blocks[-1][0], offset)
-            elif len(blocks) < max_gap_blocks:
-                blocks.append((offset, offset))
-            else:
-                break
+        blocks = tuple(
+            (self._offset(first), self._offset(last))
+            for first, last in self._runs[:max_gap_blocks]
+        )
         duplicates, self._duplicates = tuple(self._duplicates), []
-        return SackChunk(self.cumulative_tsn, a_rwnd, tuple(blocks), duplicates)
+        return SackChunk(self.cumulative_tsn, a_rwnd, blocks, duplicates)
 
 
 class AckScheduler:

@@ -33,6 +33,10 @@ Address = tuple[str, int]
 Datagram = tuple[bytes, Address]
 
 MAX_DATAGRAM = 65535
+# Browsers send in bursts (a whole congestion window at once); the kernel's default
+# receive buffer (~208 KiB) overflows while Python works through the previous burst,
+# and every datagram lost there costs a retransmission. Capped by net.core.rmem_max.
+SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -111,6 +115,8 @@ class UdpMux:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = trio.socket.socket(family, socket.SOCK_DGRAM)
         with sock:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
             await sock.bind((self._host, self._port))
             self._socket = sock
             name = sock.getsockname()

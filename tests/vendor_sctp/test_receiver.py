@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from vendor_sctp.receiver import AckScheduler, ReceivedTsns
 
 
@@ -79,3 +82,63 @@ def test_ack_scheduler_delays_then_acks_every_second_packet() -> None:
     assert acks.due_at is None
     acks.on_packet_with_data(now=2.0, immediate=True)
     assert acks.is_due(2.0)
+
+
+class SetModel:
+    """The obvious model: a set of TSNs beyond the Cumulative TSN."""
+
+    def __init__(self, initial: int) -> None:
+        self.cumulative = (initial - 1) & 0xFFFFFFFF
+        self.beyond: set[int] = set()
+
+    def offset(self, tsn: int) -> int:
+        return (tsn - self.cumulative) & 0xFFFFFFFF
+
+    def absorb(self) -> None:
+        while (self.cumulative + 1) & 0xFFFFFFFF in self.beyond:
+            self.cumulative = (self.cumulative + 1) & 0xFFFFFFFF
+            self.beyond.remove(self.cumulative)
+
+    def record(self, tsn: int) -> None:
+        self.beyond.add(tsn)
+        self.absorb()
+
+    def forward(self, new: int) -> None:
+        distance = self.offset(new)
+        self.beyond = {t for t in self.beyond if self.offset(t) > distance}
+        self.cumulative = new
+        self.absorb()
+
+    def blocks(self) -> tuple[tuple[int, int], ...]:
+        blocks: list[tuple[int, int]] = []
+        for offset in sorted(self.offset(t) for t in self.beyond):
+            if blocks and blocks[-1][1] + 1 == offset:
+                blocks[-1] = (blocks[-1][0], offset)
+            else:
+                blocks.append((offset, offset))
+        return tuple(blocks)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 0xFFFFFFFF),
+    st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=120),
+)
+def test_runs_match_a_set_of_tsns(initial: int, steps: list[tuple[bool, int]]) -> None:
+    """Whatever arrives, in whatever order (and FORWARD-TSNs), the SACK is the one a
+    plain set of received TSNs gives, including across the 2^32 wrap."""
+    received, model = ReceivedTsns(initial), SetModel(initial)
+    for is_forward, ahead in steps:
+        tsn = (model.cumulative + 1 + ahead) & 0xFFFFFFFF
+        if is_forward:
+            assert received.forward_to(tsn)
+            model.forward(tsn)
+        else:
+            new = tsn not in model.beyond
+            assert received.is_new(tsn) == new
+            if new:
+                received.record(tsn)
+                model.record(tsn)
+        assert received.cumulative_tsn == model.cumulative
+        assert received.make_sack(0, 1000).gap_ack_blocks == model.blocks()
+        assert received.has_gaps == bool(model.beyond)
