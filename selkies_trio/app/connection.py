@@ -3,8 +3,10 @@
 Everything that wants to talk to a client calls `send_nowait`, from any task and
 without awaiting, so a client that stops reading can never stall the sender of
 the message. Order is kept because exactly one task writes to the socket. When
-the queue overflows the client is dropped: it is not keeping up, and holding
-more for it would only grow memory.
+the queue overflows, by frame count or by bytes, the client is dropped: it is
+not keeping up, and holding more for it would only grow memory. The byte bound
+matters because frames can be large: 256 relayed 256 KiB frames would be 64 MiB
+held for one stuck client.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ CLOSE_TOKEN_REVOKED = 4002
 # Time allowed to hand a close frame to a client that may not be reading.
 CLOSE_SEND_TIMEOUT = 2.0
 
+DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024
+
+
+def _wire_size(text: str) -> int:
+    # isascii() is O(1) in CPython, so the common case costs no copy.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
 
 class Transport(Protocol):
     """What the hub needs from a WebSocket (Quart's websocket object fits)."""
@@ -48,7 +57,10 @@ class Connection:
     remote: str
     token: str | None = None
     permissions: Permissions | None = None
+    # What may wait for a slow client, in frames and in UTF-8 bytes; beyond either
+    # it is dropped.
     queue_size: int = 256
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
     # Filled in by HELLO.
     dialect: str | None = None
     peer_id: str = ""
@@ -69,6 +81,8 @@ class Connection:
     def __post_init__(self) -> None:
         self._send_channel, self._receive_channel = trio.open_memory_channel[str](self.queue_size)
         self._closing = trio.Event()
+        # Bytes queued and not yet written, the frame being written included.
+        self.queued_bytes = 0
 
     @property
     def closing(self) -> bool:
@@ -78,13 +92,18 @@ class Connection:
         """Queue a frame; drop the client if it is not keeping up."""
         if self._closing.is_set():
             return False
-        try:
-            self._send_channel.send_nowait(text)
-        except trio.WouldBlock:
-            log.warning("signalling client %s is not reading; dropping it", self.label)
-            self.close_nowait(CLOSE_POLICY, "client is not reading its messages")
-            return False
-        return True
+        size = _wire_size(text)
+        if self.queued_bytes + size <= self.queue_bytes:
+            try:
+                self._send_channel.send_nowait(text)
+            except trio.WouldBlock:
+                pass
+            else:
+                self.queued_bytes += size
+                return True
+        log.warning("signalling client %s is not reading; dropping it", self.label)
+        self.close_nowait(CLOSE_POLICY, "client is not reading its messages")
+        return False
 
     def close_nowait(self, code: int, reason: str) -> None:
         """Ask the connection to close; frames already queued are still sent first."""
@@ -108,6 +127,7 @@ class Connection:
             try:
                 async for text in self._receive_channel:
                     await transport.send(text)
+                    self.queued_bytes -= _wire_size(text)
             except Exception as error:  # the socket went away under us
                 log.debug("sending to %s failed: %r", self.label, error)
                 self.close_nowait(CLOSE_NORMAL, "")

@@ -8,6 +8,12 @@ The first frame decides the dialect:
 Every malformed or unexpected frame is answered with `ERROR <reason>` and the
 socket stays usable. Each connection owns one sender task fed by a bounded queue
 (see connection.py), so relaying never awaits another client.
+
+Any send can overflow a queue and so drop its client in the middle of a loop
+over a room or of a call into the server peer. Every entry point that changes
+hub state is therefore an "operation": clients dropped during one are forgotten
+only when it has finished, so loops see a stable room and the server peer never
+hears a session end before it has heard the session start.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +36,7 @@ from .connection import (
     CLOSE_POLICY,
     CLOSE_REJECTED,
     CLOSE_TOKEN_REVOKED,
+    DEFAULT_QUEUE_BYTES,
     Connection,
     Transport,
 )
@@ -46,6 +55,7 @@ class SignallingConfig:
     hello_timeout: float = 10.0
     max_frame_bytes: int = 256 * 1024
     send_queue: int = 256
+    send_queue_bytes: int = DEFAULT_QUEUE_BYTES
     # A slot taken over again within this many seconds is a takeover storm.
     takeover_window: float = 2.0
     # Viewer slots a client may claim without a token: -1 (view only) and 2..4.
@@ -74,6 +84,8 @@ class SignallingHub:
         self._slot_taken_at: dict[int, float] = {}
         self.connections: set[Connection] = set()
         self._changed = trio.Event()
+        self._operations = 0
+        self._leaving: deque[Connection] = deque()
         if server_peer is not None:
             server_peer.attach(self)
 
@@ -90,12 +102,42 @@ class SignallingHub:
         self._changed.set()
         self._changed = trio.Event()
 
+    @contextmanager
+    def _operation(self) -> Iterator[None]:
+        self._operations += 1
+        try:
+            yield
+        finally:
+            self._operations -= 1
+            if self._operations == 0:
+                self._settle()
+
+    def _leave(self, conn: Connection) -> None:
+        """Connection.on_closing: forget `conn` now, or after the running operation."""
+        self._leaving.append(conn)
+        if self._operations == 0:
+            self._settle()
+
+    def _settle(self) -> None:
+        # Forgetting one client can drop others (a ROOM_PEER_LEFT overflows); they
+        # queue up behind it instead of being forgotten mid-loop.
+        self._operations += 1
+        try:
+            while self._leaving:
+                self._forget(self._leaving.popleft())
+        finally:
+            self._operations -= 1
+
     # ------------------------------------------------------------------ serving
 
     async def handle(self, transport: Transport, remote: str, token: str | None) -> None:
         """Serve one accepted WebSocket until it closes. Never raises for client errors."""
         conn = Connection(
-            remote=remote, token=token, queue_size=self.config.send_queue, on_closing=self._forget
+            remote=remote,
+            token=token,
+            queue_size=self.config.send_queue,
+            queue_bytes=self.config.send_queue_bytes,
+            on_closing=self._leave,
         )
         self.connections.add(conn)
         try:
@@ -110,7 +152,7 @@ class SignallingHub:
                     # The client closed; our closing handshake reply is Hypercorn's job.
                     nursery.cancel_scope.cancel()
         finally:
-            self._forget(conn)
+            self._leave(conn)
 
     async def _receive_loop(self, conn: Connection, transport: Transport) -> None:
         with trio.move_on_after(self.config.hello_timeout):
@@ -127,6 +169,13 @@ class SignallingHub:
     def _dispatch(self, conn: Connection, frame: str | bytes) -> None:
         if conn.closing:
             return
+        try:
+            with self._operation():
+                self._dispatch_frame(conn, frame)
+        finally:
+            self._notify()
+
+    def _dispatch_frame(self, conn: Connection, frame: str | bytes) -> None:
         try:
             if isinstance(frame, bytes):
                 raise SignallingError("binary frames are not part of the signalling protocol")
@@ -145,8 +194,6 @@ class SignallingHub:
         except SignallingError as error:
             log.info("signalling %s: %s", conn.label, error)
             conn.send_nowait(f"ERROR {error}")
-        finally:
-            self._notify()
 
     # ------------------------------------------------------------------ HELLO
 
@@ -268,12 +315,14 @@ class SignallingHub:
         conn = self.clients.get(peer_id)
         if conn is None or not conn.in_session or self.server_peer is None:
             return False
-        return conn.send_nowait(f"{self.server_peer.peer_id} {json.dumps(message)}")
+        with self._operation():
+            return conn.send_nowait(f"{self.server_peer.peer_id} {json.dumps(message)}")
 
     def end_session(self, peer_id: str, reason: str) -> None:
         conn = self.clients.get(peer_id)
         if conn is not None:
-            conn.close_nowait(CLOSE_NORMAL, reason[:120])
+            with self._operation():
+                conn.close_nowait(CLOSE_NORMAL, reason[:120])
 
     # ------------------------------------------------------------------ GStreamer dialect
 
@@ -324,7 +373,9 @@ class SignallingHub:
         # The seed formats "ROOM_OK {peers}": an empty room still ends with a space.
         conn.send_nowait("ROOM_OK " + " ".join(sorted(members)))
         for uid in sorted(members):
-            self.gst_peers[uid].send_nowait(f"ROOM_PEER_JOINED {conn.peer_id}")
+            member = self.gst_peers.get(uid)
+            if member is not None:
+                member.send_nowait(f"ROOM_PEER_JOINED {conn.peer_id}")
         members.add(conn.peer_id)
         conn.status = room_id
 
@@ -351,8 +402,8 @@ class SignallingHub:
     def _forget(self, conn: Connection) -> None:
         """Drop every trace of a closing connection and tell whoever needs to know.
 
-        Runs when the close is requested and again when the socket task ends; the
-        second call finds nothing left to do.
+        Runs (through `_settle`) when the close is requested and again when the
+        socket task ends; the second call finds nothing left to do.
         """
         if conn not in self.connections:
             return
@@ -381,7 +432,9 @@ class SignallingHub:
                 members = self.rooms.get(conn.status, set())
                 members.discard(conn.peer_id)
                 for uid in sorted(members):
-                    self.gst_peers[uid].send_nowait(f"ROOM_PEER_LEFT {conn.peer_id}")
+                    member = self.gst_peers.get(uid)
+                    if member is not None:
+                        member.send_nowait(f"ROOM_PEER_LEFT {conn.peer_id}")
                 if not members:
                     self.rooms.pop(conn.status, None)
         log.info("signalling: %s left", conn.label)
@@ -394,8 +447,12 @@ class SignallingHub:
         """Install a new token table; disconnect revoked clients, update changed ones."""
         if self.tokens is None:
             raise RuntimeError("token table applied without secure mode")
+        with self._operation():
+            return self._reconcile(self.tokens, table)
+
+    def _reconcile(self, tokens: TokenStore, table: dict[str, Permissions]) -> tuple[int, int]:
         live = [c.token for c in self.connections if c.token is not None]
-        outcome = self.tokens.replace(table, live)
+        outcome = tokens.replace(table, live)
         updated = 0
         for conn in list(self.connections):
             if conn.token is None:
