@@ -257,6 +257,16 @@ class MediaStatistics:
                "Protected RTP bytes (headers, payloads, SRTP tags) sent to a peer.",
                [(_labels(client=client_id), media.transport.stats.rtp_bytes_sent)
                 for client_id, media in peers])
+        mux = self.environment.mux.statistics()
+        for name, value, help_text in (
+            ("received", mux.received, "Datagrams received on the WebRTC UDP socket."),
+            ("unroutable", mux.unroutable, "Datagrams that matched no peer."),
+            ("inbox_full", mux.inbox_full,
+             "Datagrams dropped because their peer's inbox was full."),
+            ("sent", mux.sent, "Datagrams sent on the WebRTC UDP socket."),
+            ("send_errors", mux.send_errors, "Datagrams the socket refused to send."),
+        ):
+            metric(f"selkies_udp_{name}_total", "counter", help_text, [("", value)])
         audio_hub = self.environment.audio_hub
         metric("selkies_audio_enabled", "gauge", "1 if sessions are offered Opus audio.",
                [("", int(audio_hub is not None))])

@@ -33,6 +33,10 @@ Address = tuple[str, int]
 Datagram = tuple[bytes, Address]
 
 MAX_DATAGRAM = 65535
+# Datagrams queued per peer. A browser may have a whole SCTP receive window (1 MiB,
+# ~900 datagrams) in flight and sends it in bursts; a smaller inbox turned those
+# bursts into loss (11 % of a bulk upload at 512) and the loss into a collapsed window.
+DEFAULT_INBOX = 2048
 # Browsers send in bursts (a whole congestion window at once); the kernel's default
 # receive buffer (~208 KiB) overflows while Python works through the previous burst,
 # and every datagram lost there costs a retransmission. Capped by net.core.rmem_max.
@@ -80,7 +84,8 @@ class PeerPort:
 
 
 class UdpMux:
-    def __init__(self, host: str = "0.0.0.0", port: int = 0, inbox_size: int = 512) -> None:
+    def __init__(self, host: str = "0.0.0.0", port: int = 0,
+                 inbox_size: int = DEFAULT_INBOX) -> None:
         self._host = host
         self._port = port
         self._inbox_size = inbox_size
