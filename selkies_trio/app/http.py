@@ -31,13 +31,59 @@ def web_root() -> Path:
     raise FileNotFoundError("web/index.html is missing from both the package and the checkout")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(netloc: str, default_port: int) -> tuple[str, int] | None:
+    """`host[:port]` as (lower-case host, port), or None if it is anything more."""
+    try:
+        parts = urlsplit("//" + netloc)
+        port = parts.port
+    except ValueError:  # "[abc", "h:99999", "h:x"
+        return None
+    if (
+        not parts.hostname
+        or parts.netloc != netloc
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        return None
+    return parts.hostname, default_port if port is None else port
+
+
+def _web_origin(text: str) -> tuple[str, str, int] | None:
+    """An http(s) origin as a browser serializes it, as (scheme, host, port)."""
+    scheme, sep, rest = text.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in _DEFAULT_PORTS:
+        return None
+    # Settings may spell a configured origin with a trailing slash.
+    found = _host_port(rest.removesuffix("/"), _DEFAULT_PORTS[scheme])
+    return None if found is None else (scheme, *found)
+
+
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send Origin on WebSockets; other clients (aiortc, tools) may not."""
+    """Browsers always send Origin on WebSockets; other clients (aiortc, tools) may not.
+
+    A page of ours has an http or https origin naming the host and port the
+    browser connected to (the Host header); a port left out is the scheme's
+    default on both sides. Anything malformed is refused, never raised.
+    """
     if origin is None:
         return True
-    if "*" in allowed or origin in allowed:
+    if "*" in allowed:
         return True
-    return bool(host) and urlsplit(origin).netloc.lower() == (host or "").lower()
+    parsed = _web_origin(origin)
+    if parsed is None:
+        return False
+    if any(_web_origin(item) == parsed for item in allowed):
+        return True
+    if not host:
+        return False
+    scheme, origin_host, origin_port = parsed
+    return _host_port(host, _DEFAULT_PORTS[scheme]) == (origin_host, origin_port)
 
 
 def basic_auth_ok(header: str | None, user: str, password: str) -> bool:

@@ -8,6 +8,7 @@ import ssl
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -68,6 +69,53 @@ def test_auth_and_origin_helpers() -> None:
     assert origin_allowed("https://H:1", "h:1", ())
     assert not origin_allowed("https://h:2", "h:1", ())
     assert origin_allowed("https://x", "h:1", ("*",))
+
+
+ORIGINS = [
+    # (Origin, Host, allowed origins, verdict)
+    ("http://h:1", "h:1", (), True),
+    ("http://h", "h", (), True),
+    ("http://h", "h:80", (), True),
+    ("https://h", "h:443", (), True),
+    ("https://h:443", "h", (), True),
+    ("http://h", "h:8080", (), False),
+    ("http://[::1]:8080", "[::1]:8080", (), True),
+    ("http://[::1]:8080", "[::2]:8080", (), False),
+    # Browsers send http(s) origins; anything else is not a page of ours.
+    ("ftp://h:1", "h:1", (), False),
+    ("ws://h:1", "h:1", (), False),
+    ("file://", "h:1", (), False),
+    ("null", "h:1", (), False),
+    ("", "h:1", (), False),
+    ("h:1", "h:1", (), False),
+    # Malformed: refused, never an exception.
+    ("http://[abc", "h:1", (), False),
+    ("http://[abc", "[abc", (), False),
+    ("http://h:99999", "h:99999", (), False),
+    ("http://h:1", "h:99999", (), False),
+    ("http://h:x", "h:x", (), False),
+    ("http://h:1/path", "h:1", (), False),
+    ("http://u@h:1", "h:1", (), False),
+    ("http://h:1?q", "h:1", (), False),
+    ("http://h:1", "u@h:1", (), False),
+    ("http://h:1", "h:1/x", (), False),
+    ("http://h:1", None, (), False),
+    ("http://h:1", "", (), False),
+    ("http://h:1", "[", (), False),
+    # Configured origins match whatever the default-port spelling.
+    ("https://app.test", "h:1", ("https://app.test:443",), True),
+    ("https://APP.test:443", "h:1", ("https://app.test",), True),
+    ("http://app.test", "h:1", ("https://app.test",), False),
+    ("http://[abc", "h:1", ("https://app.test",), False),
+    ("http://[abc", "h:1", ("*",), True),
+]
+
+
+@pytest.mark.parametrize("origin,host,allowed,verdict", ORIGINS)
+def test_origin_check(
+    origin: str, host: str | None, allowed: tuple[str, ...], verdict: bool
+) -> None:
+    assert origin_allowed(origin, host, allowed) is verdict
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:

@@ -268,6 +268,14 @@ async def test_origin_is_checked() -> None:
         same = [(b"Origin", f"http://{host}".encode())]
         async with open_websocket_url(url, extra_headers=same) as ws:
             await selkies_hello(ws)
+        for bad in (b"http://[abc", b"ftp://" + host.encode(), b"null"):
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with open_websocket_url(url, extra_headers=[(b"Origin", bad)]):
+                    pass
+            assert rejected.value.status_code == 403, bad
+        # Refusals leave the server serving.
+        async with open_websocket_url(url, extra_headers=same) as ws:
+            await selkies_hello(ws)
     async with running_server("--allowed-origins", "http://evil.test") as (running, _peer):
         evil = [(b"Origin", b"http://evil.test")]
         async with open_websocket_url(ws_url(running), extra_headers=evil) as ws:
