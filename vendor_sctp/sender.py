@@ -115,6 +115,10 @@ class Sender:
         self._chunks: dict[int, SentChunk] = {}
         self._pending: deque[SentChunk] = deque()
         self._to_retransmit: set[int] = set()
+        # `_to_retransmit` in sending order (fast retransmissions first, then by TSN),
+        # built when needed and kept until a chunk is added: sending N retransmissions
+        # sorts once, not N times. Entries no longer waiting are skipped lazily.
+        self._retransmit_order: deque[SentChunk] | None = None
         self._gap_acked_count = 0
         self._queues: dict[int, deque[OutboundMessage]] = {}
         self._round_robin: deque[int] = deque()
@@ -223,14 +227,27 @@ class Sender:
     def _retransmission_candidates(self) -> Iterator[SentChunk]:
         if not self._to_retransmit:
             return
-        key = tsn_sort_key(self.cumulative_tsn_ack)
-        candidates = [self._chunks.get(tsn) for tsn in self._to_retransmit]
-        waiting = [sc for sc in candidates if sc is not None and sc.state is ChunkState.TO_RETRANSMIT]
-        self._to_retransmit = {sc.chunk.tsn for sc in waiting}
-        waiting.sort(key=lambda sc: (not sc.fast_retransmit, key(sc.chunk.tsn)))
-        for sc in waiting:
-            if sc.state is ChunkState.TO_RETRANSMIT:
-                yield sc
+        order = self._retransmit_order
+        if order is None:
+            key = tsn_sort_key(self.cumulative_tsn_ack)
+            candidates = [self._chunks.get(tsn) for tsn in self._to_retransmit]
+            waiting = [sc for sc in candidates
+                       if sc is not None and sc.state is ChunkState.TO_RETRANSMIT]
+            self._to_retransmit = {sc.chunk.tsn for sc in waiting}
+            waiting.sort(key=lambda sc: (not sc.fast_retransmit, key(sc.chunk.tsn)))
+            order = self._retransmit_order = deque(waiting)
+        while order:
+            sc = order[0]
+            if sc.state is not ChunkState.TO_RETRANSMIT or self._chunks.get(sc.chunk.tsn) is not sc:
+                order.popleft()
+                continue
+            yield sc
+            if order and order[0] is sc and sc.state is ChunkState.TO_RETRANSMIT:
+                return  # the caller went on without taking it: never offer it twice
+
+    def _wait_for_retransmission(self, sc: SentChunk) -> None:
+        self._to_retransmit.add(sc.chunk.tsn)
+        self._retransmit_order = None
 
     def _may_send(self, size: int, room: int, bypass_cwnd: bool) -> bool:
         if DATA_CHUNK_HEADER_SIZE + size > room:
@@ -465,7 +482,7 @@ class Sender:
                 # The receiver reneged (section 6.2): treat the chunk as lost again.
                 sc.state = ChunkState.TO_RETRANSMIT
                 self._gap_acked_count -= 1
-                self._to_retransmit.add(tsn)
+                self._wait_for_retransmission(sc)
         if rtt_sample is not None:
             self.rto.on_rtt_measurement(rtt_sample)
 
@@ -528,7 +545,7 @@ class Sender:
             self.flight_size -= sc.size
         sc.state = ChunkState.TO_RETRANSMIT
         sc.fast_retransmit = fast
-        self._to_retransmit.add(sc.chunk.tsn)
+        self._wait_for_retransmission(sc)
         if self._retransmissions_exhausted(sc) or self._expired(sc.message, now):
             self._abandon(sc.message)
 
