@@ -7,9 +7,12 @@ import json
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, TextMessage
 
 from selkies_trio.app.server_peer import CANNED_OFFER_SDP
 
+from .rawws import EOF, RawWebSocket
 from .server import running_server, ws_url
 
 DEADLINE = 10
@@ -241,20 +244,39 @@ async def test_oversize_frame_is_refused_and_socket_keeps_working() -> None:
 
 
 async def test_close_handshake_completes_both_ways() -> None:
+    # Seed 004: a server that does not answer the client's close frame, or never
+    # gets its own onto the wire, leaves the client with "connection reset without
+    # closing handshake". Both directions are checked frame by frame.
     async with running_server() as (running, peer):
-        # Client-initiated: the server answers our close frame (no 1006).
-        async with open_websocket_url(ws_url(running)) as ws:
-            await selkies_hello(ws)
-        assert ws.closed is not None and ws.closed.code == 1000
-        # Server-initiated: we receive the server's code and reason.
-        async with open_websocket_url(ws_url(running)) as ws:
-            await selkies_hello(ws)
-            await ws.send_message("SESSION server")
-            await recv(ws)
-            await recv(ws)
+        with trio.fail_after(DEADLINE):
+            # Client-initiated: the server must answer with its own close frame.
+            ws = await RawWebSocket.connect(ws_url(running))
+            await ws.send(TextMessage('HELLO client {"client_type": "controller"}'))
+            assert await ws.next_event() == TextMessage("HELLO")
+            await ws.send(CloseConnection(code=1000, reason="bye"))
+            answer = await ws.next_event()
+            assert isinstance(answer, CloseConnection), answer
+            assert answer.code == 1000
+            assert ws.protocol.state is ConnectionState.CLOSED
+            assert await ws.next_event() == EOF  # then the server closes TCP
+            await ws.aclose()
+            await wait_for(running.hub, lambda: not running.hub.connections)
+
+            # Server-initiated: our code and reason arrive, our answer completes it.
+            ws = await RawWebSocket.connect(ws_url(running))
+            await ws.send(TextMessage('HELLO client {"client_type": "controller"}'))
+            assert await ws.next_event() == TextMessage("HELLO")
+            await ws.send(TextMessage("SESSION server"))
+            assert await ws.next_event() == TextMessage(f"SESSION_OK {peer.peer_id}")
+            assert isinstance(await ws.next_event(), TextMessage)  # the offer
             running.hub.end_session(peer.started[-1].client_id, "stream ended")
-            reason = await wait_closed(ws)
-            assert (reason.code, reason.reason) == (1000, "stream ended")
+            closing = await ws.next_event()
+            assert isinstance(closing, CloseConnection), closing
+            assert (closing.code, closing.reason) == (1000, "stream ended")
+            await ws.send(closing.response())
+            assert ws.protocol.state is ConnectionState.CLOSED
+            assert await ws.next_event() == EOF
+            await ws.aclose()
 
 
 async def test_origin_is_checked() -> None:
