@@ -377,6 +377,42 @@ async def test_gstreamer_malformed_table() -> None:
                 assert answer.startswith("ERROR ") and reason in answer, (frame, answer)
 
 
+async def test_gstreamer_exact_refusals_leave_the_socket_usable() -> None:
+    async with running_server() as (running, _peer):
+        url = ws_url(running)
+        async with (
+            open_websocket_url(url) as caller, open_websocket_url(url) as callee,
+            open_websocket_url(url) as roomer, open_websocket_url(url) as free,
+            open_websocket_url(url) as ws,
+        ):
+            for peer_ws, uid in ((caller, "caller"), (callee, "callee"), (roomer, "roomer"),
+                                 (free, "free"), (ws, "me")):
+                await peer_ws.send_message(f"HELLO {uid}")
+                assert await recv(peer_ws) == "HELLO"
+            await caller.send_message("SESSION callee")
+            assert await recv(caller) == "SESSION_OK"
+            await roomer.send_message("ROOM lobby")
+            assert await recv(roomer) == "ROOM_OK "
+
+            for frame, reply in [
+                ("SESSION me", "ERROR cannot open a session with yourself"),
+                ("SESSION caller", "ERROR peer 'caller' busy"),
+                ("SESSION callee", "ERROR peer 'callee' busy"),
+                ("SESSION roomer", "ERROR peer 'roomer' busy"),
+                ("ROOM a b", "ERROR invalid room id 'a b'"),
+                ("HELLO again", "ERROR unknown command 'HELLO': expected SESSION or ROOM"),
+            ]:
+                await ws.send_message(frame)
+                assert await recv(ws) == reply, frame
+            # Still usable: a session with a free peer works, and nobody else heard a thing.
+            await ws.send_message("SESSION free")
+            assert await recv(ws) == "SESSION_OK"
+            await ws.send_message("ping over the session")
+            assert await recv(free) == "ping over the session"
+            await caller.send_message("still talking")
+            assert await recv(callee) == "still talking"
+
+
 async def test_gstreamer_session_relays_verbatim_and_ends_with_either_side() -> None:
     async with running_server() as (running, _peer):
         url = ws_url(running)
