@@ -20,7 +20,7 @@ Per peer, measured in the page with `performance.now()`:
 - peer→browser: 256 KiB messages (large, fragmented and reassembled by SCTP), rate
   at which echoes arrive at the browser, from the first echo to the last.
 - echoes/s: 64-byte messages (the size of input events), at most 1024 in flight
-  (our server's echo queue holds 4096), completed round trips per second.
+  (our server's echo queue holds 65536), completed round trips per second.
 
 Both bulk modes keep at most WINDOW bytes outstanding (sent, not yet echoed), the
 way an application bounds its buffers; the echoes flow back while sending goes on,

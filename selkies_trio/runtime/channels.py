@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOW_THRESHOLD = 256 * 1024
 # Messages and bytes waiting to be echoed; beyond either the echo channel drops (and
-# counts), so a client flooding it costs the server at most ECHO_QUEUE_BYTES.
-ECHO_QUEUE = 4096
+# counts), so a client flooding it costs the server at most ECHO_QUEUE_BYTES. The
+# message bound is high because a browser may have a whole window (1 MiB) of tiny
+# messages in flight, and a dropped echo on a reliable channel is never repaired.
+ECHO_QUEUE = 65536
 ECHO_QUEUE_BYTES = 4 * 1024 * 1024
 
 
