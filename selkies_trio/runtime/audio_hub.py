@@ -28,6 +28,7 @@ import trio
 
 from ..media.audio import FRAME_DURATION, AudioSource, EncodedAudio, PcmChunk
 from ..media.frames import MediaError
+from .feed import Feed
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -74,41 +75,9 @@ class AudioHubStatistics:
     subscribers: tuple[AudioSubscriberStatistics, ...]
 
 
-class AudioSubscription:
-    """One listener's queue of Opus packets. Read with `receive()` or `async for`."""
-
-    def __init__(self, max_queue: int, name: str) -> None:
-        if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
-        self.name = name
-        self._max_queue = max_queue
-        self._queue: deque[EncodedAudio] = deque()
-        self._lot = trio.lowlevel.ParkingLot()
-        self._closed = False
-        self.delivered = 0
-        self.dropped = 0
-
-    async def receive(self) -> EncodedAudio:
-        """The next packet; raises `trio.EndOfChannel` once the hub has stopped."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while True:
-            if self._queue:
-                packet = self._queue.popleft()
-                self.delivered += 1
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return packet
-            if self._closed:
-                raise trio.EndOfChannel
-            await self._lot.park()
-
-    def __aiter__(self) -> AudioSubscription:
-        return self
-
-    async def __anext__(self) -> EncodedAudio:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
+class AudioSubscription(Feed[EncodedAudio]):
+    """One listener's queue of Opus packets; when full, the oldest packet goes (late
+    audio is worth less than current audio)."""
 
     def statistics(self) -> AudioSubscriberStatistics:
         return AudioSubscriberStatistics(self.name, len(self._queue), self.delivered, self.dropped)
@@ -119,12 +88,7 @@ class AudioSubscription:
         if len(self._queue) >= self._max_queue:
             self._queue.popleft()
             self.dropped += 1
-        self._queue.append(packet)
-        self._lot.unpark_all()
-
-    def _close(self) -> None:
-        self._closed = True
-        self._lot.unpark_all()
+        self._put(packet)
 
 
 class AudioHub:

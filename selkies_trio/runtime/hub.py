@@ -40,6 +40,7 @@ from selkies_trio.media.frames import (
     RawFrame,
     VideoEncoder,
 )
+from selkies_trio.runtime.feed import Feed
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -96,45 +97,16 @@ class HubStatistics:
     subscribers: tuple[SubscriberStatistics, ...]
 
 
-class Subscription:
-    """One viewer's view of the stream. Read with `receive()` or `async for`."""
+class Subscription(Feed[EncodedFrame]):
+    """One viewer's view of the stream: it starts on a keyframe, and when its queue
+    overflows it drops what is queued and waits for the next keyframe."""
 
     def __init__(self, hub: BroadcastHub, max_queue: int, name: str) -> None:
-        if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
-        self.name = name
+        super().__init__(max_queue, name)
         self._hub = hub
-        self._max_queue = max_queue
-        self._queue: deque[EncodedFrame] = deque()
-        self._lot = trio.lowlevel.ParkingLot()
-        self._closed = False
         self.waiting_for_keyframe = True
-        self.delivered = 0
-        self.dropped = 0
         self.skipped = 0
         self.overflows = 0
-
-    async def receive(self) -> EncodedFrame:
-        """The next frame; raises `trio.EndOfChannel` once the hub has stopped."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while True:
-            if self._queue:
-                frame = self._queue.popleft()
-                self.delivered += 1
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return frame
-            if self._closed:
-                raise trio.EndOfChannel
-            await self._lot.park()
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> EncodedFrame:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
 
     def request_keyframe(self, reason: str = "subscriber request") -> None:
         self._hub.request_keyframe(f"{self.name}: {reason}")
@@ -168,12 +140,7 @@ class Subscription:
                 self.waiting_for_keyframe = True
                 self._hub.request_keyframe(f"{self.name}: queue overflow")
                 return
-        self._queue.append(frame)
-        self._lot.unpark_all()
-
-    def _close(self) -> None:
-        self._closed = True
-        self._lot.unpark_all()
+        self._put(frame)
 
 
 @dataclass(frozen=True, slots=True)
