@@ -66,6 +66,11 @@ class SignallingError(Exception):
     """A frame the client sent is not acceptable; str() is the ERROR reason."""
 
 
+def gamepad_claim(client_type: str, slot: int | None) -> int | None:
+    """The gamepad slot a client holds exclusively: a viewer's 2-4 (1 is the controller's)."""
+    return slot if client_type == "viewer" and slot is not None and slot > 1 else None
+
+
 class SignallingHub:
     def __init__(
         self,
@@ -82,7 +87,8 @@ class SignallingHub:
         self.rooms: dict[str, set[str]] = {}
         self._slot_holders: dict[int, Connection] = {}
         self._slot_taken_at: dict[int, float] = {}
-        self.connections: set[Connection] = set()
+        # Insertion-ordered, so "who came first" is defined when claims collide.
+        self.connections: dict[Connection, None] = {}
         self._changed = trio.Event()
         self._operations = 0
         self._leaving: deque[Connection] = deque()
@@ -92,6 +98,10 @@ class SignallingHub:
     @property
     def secure(self) -> bool:
         return self.tokens is not None
+
+    def slot_holder(self, slot: int) -> Connection | None:
+        """The client holding gamepad slot `slot` (2-4), if any."""
+        return self._slot_holders.get(slot)
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Wait until `predicate()` holds; it is re-checked after every frame and departure."""
@@ -139,7 +149,7 @@ class SignallingHub:
             queue_bytes=self.config.send_queue_bytes,
             on_closing=self._leave,
         )
-        self.connections.add(conn)
+        self.connections[conn] = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(conn.run_sender, transport, nursery.cancel_scope)
@@ -240,12 +250,8 @@ class SignallingHub:
         ):
             conn.close_nowait(CLOSE_REJECTED, f"slot {slot} is not available, check the URL")
             return
-        if (
-            client_type == "viewer"
-            and slot is not None
-            and slot > 1
-            and not self._claim_slot(conn, slot)
-        ):
+        claim = gamepad_claim(client_type, slot)
+        if claim is not None and not self._claim_slot(conn, claim):
             return
 
         conn.dialect = "selkies"
@@ -271,6 +277,11 @@ class SignallingHub:
         self._slot_holders[slot] = conn
         self._slot_taken_at[slot] = now
         return True
+
+    def _release_slots(self, conn: Connection) -> None:
+        for slot, holder in list(self._slot_holders.items()):
+            if holder is conn:
+                del self._slot_holders[slot]
 
     # ------------------------------------------------------------------ Selkies dialect
 
@@ -407,10 +418,8 @@ class SignallingHub:
         """
         if conn not in self.connections:
             return
-        self.connections.discard(conn)
-        for slot, holder in list(self._slot_holders.items()):
-            if holder is conn:
-                del self._slot_holders[slot]
+        del self.connections[conn]
+        self._release_slots(conn)
         if conn.dialect == "selkies" and self.clients.get(conn.peer_id) is conn:
             del self.clients[conn.peer_id]
             if conn.in_session and self.server_peer is not None:
@@ -451,21 +460,49 @@ class SignallingHub:
             return self._reconcile(self.tokens, table)
 
     def _reconcile(self, tokens: TokenStore, table: dict[str, Permissions]) -> tuple[int, int]:
-        live = [c.token for c in self.connections if c.token is not None]
+        """Returns (clients disconnected, clients updated)."""
+        live = [c.token for c in self.connections if c.token is not None and not c.closing]
         outcome = tokens.replace(table, live)
-        updated = 0
+        disconnected = updated = 0
+        changed: list[tuple[Connection, Permissions]] = []
         for conn in list(self.connections):
-            if conn.token is None:
+            if conn.token is None or conn.closing:
                 continue
             if conn.token in outcome.revoked:
                 conn.close_nowait(CLOSE_TOKEN_REVOKED, "token revoked")
+                disconnected += 1
             elif conn.token in outcome.changed:
-                permissions = outcome.changed[conn.token]
-                conn.permissions = permissions
-                if conn.dialect == "selkies":
-                    conn.client_type, conn.client_slot = permissions.role, permissions.slot
-                    conn.send_nowait(f"ROLE_UPDATE {json.dumps(permissions.to_json())}")
-                    if conn.in_session and self.server_peer is not None:
-                        self.server_peer.on_permissions_changed(conn.peer_id, permissions)
-                updated += 1
-        return len(outcome.revoked), updated
+                changed.append((conn, outcome.changed[conn.token]))
+
+        # Gamepad claims follow the new slots. Claims being left go first, so two
+        # clients can swap slots in one table; a claim that stays is never lost to a
+        # newcomer; when two clients are moved onto one slot the earlier one gets it.
+        moving: list[tuple[Connection, int | None]] = []
+        for conn, permissions in changed:
+            new = gamepad_claim(permissions.role, permissions.slot)
+            if conn.dialect == "selkies" and new != gamepad_claim(conn.client_type, conn.client_slot):
+                moving.append((conn, new))
+                self._release_slots(conn)
+        now = trio.current_time()
+        for conn, new in moving:
+            if new is None:
+                continue
+            holder = self._slot_holders.get(new)
+            if holder is not None and not holder.closing:
+                conn.close_nowait(CLOSE_REJECTED, f"slot {new} is held by another client")
+                disconnected += 1
+                continue
+            self._slot_holders[new] = conn
+            self._slot_taken_at[new] = now
+
+        for conn, permissions in changed:
+            if conn.closing:
+                continue
+            conn.permissions = permissions
+            if conn.dialect == "selkies":
+                conn.client_type, conn.client_slot = permissions.role, permissions.slot
+                conn.send_nowait(f"ROLE_UPDATE {json.dumps(permissions.to_json())}")
+                if conn.in_session and self.server_peer is not None:
+                    self.server_peer.on_permissions_changed(conn.peer_id, permissions)
+            updated += 1
+        return disconnected, updated

@@ -157,6 +157,90 @@ async def test_revocation_disconnects_and_change_pushes_update() -> None:
             assert (await recv(stay)).startswith("ERROR")
 
 
+def viewer(slot: int | None) -> dict:
+    return {"role": "viewer", "slot": slot}
+
+
+def token_socket(running, token: str):
+    return open_websocket_url(ws_url(running, f"?token={token}"))
+
+
+async def in_session(running, ws, token: str):
+    """Take `ws` through HELLO and SESSION; return its hub connection."""
+    await selkies_hello(ws)
+    await ws.send_message("SESSION server")
+    assert (await recv(ws)).startswith("SESSION_OK")
+    await recv(ws)  # the offer
+    (conn,) = [c for c in running.hub.clients.values() if c.token == token]
+    return conn
+
+
+async def role_update(ws) -> dict:
+    verb, _, body = (await recv(ws)).partition(" ")
+    assert verb == "ROLE_UPDATE"
+    return json.loads(body)
+
+
+async def test_permission_change_onto_a_held_gamepad_slot_closes_the_newcomer() -> None:
+    async with secure() as (running, peer):
+        await post_tokens(running, {"p2": viewer(2), "p3": viewer(3)})
+        async with token_socket(running, "p2") as p2, token_socket(running, "p3") as p3:
+            p2_conn = await in_session(running, p2, "p2")
+            p3_conn = await in_session(running, p3, "p3")
+            hub = running.hub
+            assert hub.slot_holder(2) is p2_conn and hub.slot_holder(3) is p3_conn
+
+            response = await post_tokens(running, {"p2": viewer(2), "p3": viewer(2)})
+            assert response.json() == {"tokens": 2, "disconnected": 1, "updated": 0}
+            reason = await wait_closed(p3)
+            assert (reason.code, reason.reason) == (4000, "slot 2 is held by another client")
+            assert hub.slot_holder(2) is p2_conn and hub.slot_holder(3) is None
+            assert peer.permission_changes == []
+            # The holder noticed nothing and goes on.
+            await p2.send_message("ping-ignored")
+            assert (await recv(p2)).startswith("ERROR")
+
+
+async def test_permission_changes_can_swap_gamepad_slots() -> None:
+    async with secure() as (running, peer):
+        await post_tokens(running, {"p2": viewer(2), "p3": viewer(3)})
+        async with token_socket(running, "p2") as p2, token_socket(running, "p3") as p3:
+            p2_conn = await in_session(running, p2, "p2")
+            p3_conn = await in_session(running, p3, "p3")
+            response = await post_tokens(running, {"p2": viewer(3), "p3": viewer(2)})
+            assert response.json() == {"tokens": 2, "disconnected": 0, "updated": 2}
+            assert (await role_update(p2))["slot"] == 3
+            assert (await role_update(p3))["slot"] == 2
+            assert running.hub.slot_holder(2) is p3_conn
+            assert running.hub.slot_holder(3) is p2_conn
+            assert len(peer.permission_changes) == 2
+
+
+async def test_two_clients_moved_onto_one_free_slot_the_earlier_keeps_it() -> None:
+    async with secure() as (running, _peer):
+        await post_tokens(running, {"p2": viewer(2), "p3": viewer(3), "p4": viewer(4)})
+        async with (
+            token_socket(running, "p2") as p2, token_socket(running, "p3") as p3,
+            token_socket(running, "p4") as p4,
+        ):
+            p2_conn = await in_session(running, p2, "p2")
+            await in_session(running, p3, "p3")
+            p4_conn = await in_session(running, p4, "p4")
+            response = await post_tokens(running, {
+                "p2": viewer(4), "p3": viewer(4),
+                # Becoming a controller gives slot 4 up in the same table.
+                "p4": {"role": "controller", "slot": None},
+            })
+            assert response.json() == {"tokens": 3, "disconnected": 1, "updated": 2}
+            reason = await wait_closed(p3)
+            assert (reason.code, reason.reason) == (4000, "slot 4 is held by another client")
+            assert (await role_update(p2))["slot"] == 4
+            assert (await role_update(p4))["role"] == "controller"
+            assert running.hub.slot_holder(4) is p2_conn
+            assert running.hub.slot_holder(2) is None and running.hub.slot_holder(3) is None
+            assert p4_conn.client_type == "controller"
+
+
 def test_token_store_lookup_and_reconciliation() -> None:
     store = TokenStore()
     first = parse_token_table({"a": {"role": "viewer", "slot": 1}, "b": {"role": "controller", "slot": None}})
