@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,43 +54,15 @@ def _server_env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def server() -> Iterator[ServerProcess]:
     """`python -m selkies_trio serve` on loopback with the synthetic source."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "selkies_trio", "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_server_env(),
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    url = None
-    deadline = time.monotonic() + 60
-    for line in proc.stdout:
-        lines.append(line)
-        match = re.search(r"listening on (http://\S+)", line)
-        if match:
-            url = match.group(1)
-            break
-        if time.monotonic() > deadline:
-            break
-    if url is None:
-        proc.kill()
-        pytest.fail("server did not start:\n" + "".join(lines))
-    running = ServerProcess(url, proc, lines)
-    # Keep draining the log so the server never blocks on a full pipe.
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    try:
+    from .selkies_server import running_server
+
+    with running_server() as running:
         yield running
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
+    """One headless Chromium per test module; tests open their own pages or contexts."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -259,9 +259,7 @@ AUDIO_STATE = """() => {
 }"""
 
 
-def test_audio_plays_at_the_latest_after_a_user_gesture(server: Any) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_audio_plays_at_the_latest_after_a_user_gesture(server: Any, browser: Any) -> None:
     from .conftest import CHROMIUM, CHROMIUM_ARGS
 
     # The strict autoplay policy asks for a click or a key before sound. Chromium
@@ -269,25 +267,25 @@ def test_audio_plays_at_the_latest_after_a_user_gesture(server: Any) -> None:
     # so the test accepts either start and then requires sound after one click.
     args = [a for a in CHROMIUM_ARGS if not a.startswith("--autoplay-policy")]
     args.append("--autoplay-policy=document-user-activation-required")
-    with sync_playwright() as playwright:
-        strict = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    # A browser of its own (other flags), from the module's Playwright.
+    strict = browser.browser_type.launch(executable_path=CHROMIUM, args=args)
+    try:
+        page = strict.new_page()
+        page.goto(server.url + "/")
         try:
-            page = strict.new_page()
-            page.goto(server.url + "/")
-            try:
-                wait_client(page, "client.connectionState === 'connected' && ("
-                                  "!document.getElementById('audio-unmute').hidden"
-                                  " || !document.getElementById('audio').paused)")
-            except Exception as error:
-                state = page.evaluate(AUDIO_STATE)
-                raise AssertionError(f"audio neither played nor asked for a click: {state}") from error
-            if page.locator("#audio-unmute").is_visible():
-                assert page.evaluate("() => document.getElementById('audio').paused") is True
-                page.locator("#audio-unmute").click()
-            else:
-                page.locator("#stream").click()
-            wait_client(page, "!document.getElementById('audio').paused"
-                              " && document.getElementById('audio-unmute').hidden"
-                              " && client.stats && client.stats.audioBitrate > 0")
-        finally:
-            strict.close()
+            wait_client(page, "client.connectionState === 'connected' && ("
+                              "!document.getElementById('audio-unmute').hidden"
+                              " || !document.getElementById('audio').paused)")
+        except Exception as error:
+            state = page.evaluate(AUDIO_STATE)
+            raise AssertionError(f"audio neither played nor asked for a click: {state}") from error
+        if page.locator("#audio-unmute").is_visible():
+            assert page.evaluate("() => document.getElementById('audio').paused") is True
+            page.locator("#audio-unmute").click()
+        else:
+            page.locator("#stream").click()
+        wait_client(page, "!document.getElementById('audio').paused"
+                          " && document.getElementById('audio-unmute').hidden"
+                          " && client.stats && client.stats.audioBitrate > 0")
+    finally:
+        strict.close()

@@ -13,11 +13,9 @@ import os
 import queue
 import re
 import select
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +28,8 @@ from Xlib.protocol import event as xevent
 from selkies_trio.input import keysyms
 
 from ..conftest import running_xvfb
-from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServerProcess, _server_env
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServerProcess
+from .selkies_server import running_server
 
 WAIT = 30.0
 GREEN = 0x00FF00
@@ -213,37 +212,14 @@ class XTestApp:
         ))
 
 
-def start_server(**extra: str) -> tuple[ServerProcess, threading.Thread]:
-    env = _server_env(**extra)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "selkies_trio", "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    url = None
-    for line in proc.stdout:
-        lines.append(line)
-        match = re.search(r"listening on (http://\S+)", line)
-        if match:
-            url = match.group(1)
-            break
-    if url is None:
-        proc.kill()
-        pytest.fail("server did not start:\n" + "".join(lines))
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    return ServerProcess(url, proc, lines), reader
+def start_server(**extra: str) -> tuple[ServerProcess, ExitStack]:
+    """A server for a fixture that outlives one `with` block; `stop_server` ends it."""
+    stack = ExitStack()
+    return stack.enter_context(running_server(**extra)), stack
 
 
-def stop_server(server: ServerProcess, reader: threading.Thread) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-    reader.join(5)
+def stop_server(server: ServerProcess, stack: ExitStack) -> None:
+    stack.close()
 
 
 @dataclass

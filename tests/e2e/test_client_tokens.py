@@ -11,7 +11,7 @@ import pytest
 
 from tests.app.server import free_port
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ServerProcess
+from .conftest import ServerProcess
 from .test_client_desktop import WAIT_FRAMES, artifact, start_server, stop_server, wait_client
 
 MASTER = "master-token-for-e2e"
@@ -35,18 +35,6 @@ def post_tokens(control: str, table: dict[str, Any]) -> dict[str, Any]:
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_revoking_a_shared_viewers_token_disconnects_it(secure_server, browser) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ServerProcess
+from .conftest import ServerProcess
 from .test_client_desktop import WAIT_FRAMES, artifact, start_server, stop_server, wait_client
 
 CONNECTED = ("client.connectionState === 'connected' && client.remoteSize"
@@ -28,18 +28,6 @@ def server() -> Iterator[ServerProcess]:
         yield running
     finally:
         stop_server(running, reader)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def metric(server: ServerProcess, name: str) -> float:

@@ -4,16 +4,13 @@ and Opus audio arrives over the same bundled transport."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from .conftest import ARTIFACTS, ServerProcess, _server_env
+from .conftest import ARTIFACTS, ServerProcess
+from .selkies_server import running_server
 from .test_webrtc_video import WAIT_PRESENTED, WAIT_SETTINGS
 
 # Resolves on the server's `stats` message (an event, every 2 s) once the audio
@@ -95,34 +92,8 @@ def test_two_viewers_share_one_encoder_and_hear_audio(server, browser) -> None:
 @pytest.fixture
 def server_without_audio() -> Iterator[ServerProcess]:
     """The `server` fixture's server with SELKIES_AUDIO_ENABLED=false."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "selkies_trio", "serve"], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env=_server_env(SELKIES_AUDIO_ENABLED="false"),
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    url = None
-    # The server prints "listening on" once it serves, or exits: no timer is needed.
-    for line in proc.stdout:
-        lines.append(line)
-        if match := re.search(r"listening on (http://\S+)", line):
-            url = match.group(1)
-            break
-    if url is None:
-        proc.kill()
-        pytest.fail("server did not start:\n" + "".join(lines))
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    try:
-        yield ServerProcess(url, proc, lines)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(5)
+    with running_server(SELKIES_AUDIO_ENABLED="false") as running:
+        yield running
 
 
 def test_audio_disabled_offers_no_audio_and_keeps_video_and_data(
