@@ -72,8 +72,21 @@ def test_reportable_window() -> None:
     assert not received.is_reportable(0x10000)
 
 
+def test_ack_scheduler_quick_acks_at_first_and_after_a_quiet_spell() -> None:
+    acks = AckScheduler(delay=0.2, quick_acks=2, quiet=1.0)
+    for now in (0.0, 0.01):
+        acks.on_packet_with_data(now=now, immediate=False)
+        assert acks.is_due(now)
+        acks.on_sack_sent()
+    acks.on_packet_with_data(now=0.02, immediate=False)
+    assert acks.due_at == 0.22  # quick acks used up: delayed again
+    acks.on_sack_sent()
+    acks.on_packet_with_data(now=5.0, immediate=False)
+    assert acks.is_due(5.0)  # after a quiet second, quick again
+
+
 def test_ack_scheduler_delays_then_acks_every_second_packet() -> None:
-    acks = AckScheduler(delay=0.2)
+    acks = AckScheduler(delay=0.2, quick_acks=0)
     acks.on_packet_with_data(now=1.0, immediate=False)
     assert acks.due_at == 1.2 and not acks.is_due(1.1) and acks.is_due(1.2)
     acks.on_packet_with_data(now=1.1, immediate=False)
