@@ -149,4 +149,21 @@ class Connection:
                 await transport.close(self.close_code or CLOSE_NORMAL, self.close_reason)
             except Exception as error:  # the peer may already be gone
                 log.debug("closing %s: %r", self.label, error)
+        # Not shielded: the client's answer arrives as a cancellation of this handler.
+        with trio.move_on_after(CLOSE_SEND_TIMEOUT):
+            await self._wait_for_close_reply(transport)
         done.cancel()
+
+    async def _wait_for_close_reply(self, transport: Transport) -> None:
+        # Returning closes the TCP connection. If the client's frames are still
+        # unread in the kernel then, the close sends a RST, and a browser that gets
+        # the RST before it has read our close frame reports 1006 instead of our
+        # code (a bad token looked like a network drop and was retried). So the
+        # socket stays open until the client answers our close frame, which makes
+        # the server cancel this handler, or until the timeout; frames that arrive
+        # meanwhile are read and discarded.
+        try:
+            while True:
+                await transport.receive()
+        except Exception as error:
+            log.debug("after closing %s: %r", self.label, error)

@@ -29,7 +29,8 @@ class RawWebSocket:
         assert parts.hostname is not None and parts.port is not None
         stream = await trio.open_tcp_stream(parts.hostname, parts.port)
         client = cls(stream)
-        await client.send(Request(host=parts.netloc, target=parts.path or "/"))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        await client.send(Request(host=parts.netloc, target=target))
         event = await client.next_event()
         assert isinstance(event, AcceptConnection), event
         return client

@@ -13,7 +13,12 @@ from typing import Any
 import trio
 import trio.testing
 
-from selkies_trio.app.connection import CLOSE_POLICY, Connection
+from selkies_trio.app.connection import (
+    CLOSE_BAD_TOKEN,
+    CLOSE_POLICY,
+    CLOSE_SEND_TIMEOUT,
+    Connection,
+)
 from selkies_trio.app.server_peer import CannedOfferServerPeer, SessionStart
 from selkies_trio.app.signalling import SignallingConfig, SignallingHub
 
@@ -238,3 +243,36 @@ async def test_hub_drops_a_stuck_client_by_bytes_and_keeps_relaying_to_others(
         await stuck.wait_for(lambda: stuck.closed is not None)
         assert stuck.closed == (CLOSE_POLICY, "client is not reading its messages")
         nursery.cancel_scope.cancel()
+
+
+async def close_and_measure(answer: bool) -> tuple[float, float]:
+    """Close a connection while the client's frames keep arriving; returns when its
+    close frame went out and when the socket handler ended (virtual seconds)."""
+    transport = FakeTransport()
+    conn = Connection(remote="test")
+    async with trio.open_nursery() as handler:
+        handler.start_soon(conn.run_sender, transport, handler.cancel_scope)
+        conn.close_nowait(CLOSE_BAD_TOKEN, "missing or invalid token")
+        await transport.wait_for(lambda: transport.closed is not None)
+        closed_at = trio.current_time()
+        # A browser sends HELLO as soon as the socket opens: it may arrive late.
+        with trio.fail_after(DEADLINE):
+            for _frame in range(150):  # more than the transport buffers: all must be read
+                await transport._frames_in.send('HELLO client {"client_type": "controller"}')
+        await trio.sleep(CLOSE_SEND_TIMEOUT / 2)
+        if answer:
+            transport._frames_in.close()  # the client's close frame ends its stream
+    return closed_at, trio.current_time()
+
+
+async def test_a_closing_connection_stays_open_until_the_client_answers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Returning from the handler closes TCP; the client's frames still on the way
+    # then make the kernel send a RST, and a browser that sees it first reports
+    # 1006 instead of our close code (a bad token was retried as a network drop).
+    closed_at, ended_at = await close_and_measure(answer=True)
+    assert ended_at - closed_at == CLOSE_SEND_TIMEOUT / 2
+    # A client that never answers holds the socket for the close timeout only.
+    closed_at, ended_at = await close_and_measure(answer=False)
+    assert ended_at - closed_at == CLOSE_SEND_TIMEOUT

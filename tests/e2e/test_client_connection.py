@@ -148,8 +148,11 @@ def test_hidpi_resize_pointer_channels_and_gamepads(server: Any, browser: Any) -
     page = context.new_page()
     try:
         page.goto(server.url + "/")
-        wait_client(page, "client.connectionState === 'connected' && client.remoteSize"
-                          " && client.requestedSize")
+        # The stream comes back at the size asked for; until then the video (and so
+        # the pointer mapping) still has the first size.
+        wait_client(page, "client.connectionState === 'connected' && client.requestedSize"
+                          " && client.remoteSize?.width === client.requestedSize.width"
+                          " && client.remoteSize?.height === client.requestedSize.height")
         stage = page.evaluate("() => [document.getElementById('stage').clientWidth,"
                               " document.getElementById('stage').clientHeight]")
         requested = page.evaluate("() => window.selkiesClient.requestedSize")
