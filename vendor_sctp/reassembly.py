@@ -148,7 +148,8 @@ class Reassembly:
     def forward(
         self, new_cumulative_tsn: int, skipped: tuple[tuple[int, int], ...]
     ) -> list[MessageReceived]:
-        """Apply a FORWARD-TSN: drop abandoned fragments, move ordered streams past skipped SSNs."""
+        """Apply a FORWARD-TSN: drop abandoned fragments, move ordered streams past skipped
+        SSNs, delivering the complete messages that were waiting behind them."""
         for tsn in [t for t in self._fragments if tsn_le(t, new_cumulative_tsn)]:
             self.buffered_bytes -= len(self._fragments.pop(tsn).user_data)
         for end in [e for e, run in self._runs.items() if tsn_le(run.first_tsn, new_cumulative_tsn)]:
@@ -157,8 +158,16 @@ class Reassembly:
         for stream_id, ssn in skipped:
             stream = self._streams.setdefault(stream_id, _OrderedStream())
             if ssn_le(stream.next_ssn, ssn):
-                for stale in [s for s in stream.ready if ssn_le(s, ssn)]:
-                    self.buffered_bytes -= len(stream.ready.pop(stale).data)
+                # Complete messages up to the skipped SSN were received and acknowledged:
+                # they are the "stranded" ones the Stream Sequence field exists to free
+                # (RFC 3758 section 3.2), delivered in SSN order; only the gaps are lost.
+                base = stream.next_ssn
+                stranded = sorted((s for s in stream.ready if ssn_le(s, ssn)),
+                                  key=lambda s: (s - base) & 0xFFFF)
+                for held in stranded:
+                    message = stream.ready.pop(held)
+                    self.buffered_bytes -= len(message.data)
+                    delivered.append(message)
                 stream.next_ssn = ssn_add(ssn, 1)
             delivered.extend(self._drain(stream))
         return delivered

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from vendor_sctp.chunks import DataChunk
 from vendor_sctp.events import MessageReceived
-from vendor_sctp.reassembly import Reassembly
+from vendor_sctp.reassembly import Reassembly, _OrderedStream
 
 
 def fragment(
@@ -88,6 +88,21 @@ def test_forward_tsn_skips_abandoned_ordered_message() -> None:
     assert reassembly.add(fragment(12, b"next", ssn=1)) == []
     delivered = reassembly.forward(11, ((1, 0),))
     assert delivered == [MessageReceived(1, 53, b"next", ordered=True)]
+    assert reassembly.buffered_bytes == 0
+
+
+def test_forward_tsn_delivers_stranded_complete_ordered_messages_in_order() -> None:
+    # Across the SSN wrap: 0xFFFE and 0 were abandoned, 0xFFFF and 1 arrived whole
+    # (and were acknowledged), 3 waits for 2. The FORWARD-TSN skips through SSN 1.
+    reassembly = Reassembly(10_000)
+    reassembly._streams[1] = _OrderedStream(next_ssn=0xFFFE)
+    assert reassembly.add(fragment(21, b"ssn1", ssn=1)) == []
+    assert reassembly.add(fragment(20, b"ssnFFFF", ssn=0xFFFF)) == []
+    assert reassembly.add(fragment(24, b"ssn3", ssn=3)) == []
+    delivered = reassembly.forward(22, ((1, 1),))
+    assert [m.data for m in delivered] == [b"ssnFFFF", b"ssn1"]
+    assert reassembly.buffered_bytes == 4  # SSN 3 still waits for SSN 2
+    assert [m.data for m in reassembly.add(fragment(23, b"ssn2", ssn=2))] == [b"ssn2", b"ssn3"]
     assert reassembly.buffered_bytes == 0
 
 
