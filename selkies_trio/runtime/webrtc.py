@@ -229,10 +229,11 @@ class RtpSender:
         self.packets = 0
         self.octets = 0
         self.last_rtp_timestamp = 0
+        self.last_sent_at = 0.0  # trio's clock
         self.mid_extension_id = DEFAULT_EXTENSION_IDS[SDES_MID_URI]
         self._mid_extension = (HeaderExtension(self.mid_extension_id, encode_mid(mid)),)
 
-    def _packet(self, payload: bytes, timestamp: int, marker: bool) -> bytes:
+    def _packet(self, payload: bytes, timestamp: int, marker: bool, now: float) -> bytes:
         packet = RtpPacket(
             payload_type=self.payload_type,
             sequence_number=self.sequence,
@@ -246,14 +247,22 @@ class RtpSender:
         self.packets += 1
         self.octets += len(payload)
         self.last_rtp_timestamp = timestamp
+        self.last_sent_at = now
         return packet
 
-    def sender_report(self) -> bytes:
-        wall = time.time()
+    def sender_report(self, now: float, wall: float) -> bytes:
+        """An SR for the instant `now` (trio's clock), which is `wall` (Unix time).
+
+        Its RTP timestamp is the one a sample taken at that instant would carry
+        (RFC 3550 section 6.4.1), extrapolated from the last packet sent: the
+        receiver pairs it with the NTP time to line audio up with video, so the last
+        packet's own timestamp, seconds old on a static screen, would skew that.
+        """
+        elapsed = round((now - self.last_sent_at) * self.clock_rate)
         return SenderReport(
             ssrc=self.ssrc,
             ntp_timestamp=ntp_timestamp_from_unix(wall),
-            rtp_timestamp=self.last_rtp_timestamp,
+            rtp_timestamp=(self.last_rtp_timestamp + elapsed) & 0xFFFFFFFF,
             packet_count=self.packets & 0xFFFFFFFF,
             octet_count=self.octets & 0xFFFFFFFF,
         ).to_bytes()
@@ -276,7 +285,7 @@ class VideoSender(RtpSender):
         now = trio.current_time()
         for index, payload in enumerate(payloads):
             sequence = self.sequence
-            packet = self._packet(payload, timestamp, index == len(payloads) - 1)
+            packet = self._packet(payload, timestamp, index == len(payloads) - 1, now)
             self.history.store(sequence, packet, now)
             self.transport.send_rtp(packet)
 
@@ -309,14 +318,14 @@ class AudioSender(RtpSender):
     def rtp_timestamp(self, sample_index: int) -> int:
         return (sample_index + self.timestamp_offset) & 0xFFFFFFFF
 
-    def send_packet(self, packet: EncodedAudio) -> None:
+    def send_packet(self, packet: EncodedAudio, now: float) -> None:
         # RFC 7587 4.2: the marker bit flags the first packet of a talkspurt; for us,
         # the first packet this peer gets (it may join a running stream).
         first = self._first_sample is None or packet.first
         if first:
             self._first_sample = packet.sample_index
         timestamp = self.rtp_timestamp(packet.sample_index)
-        self.transport.send_rtp(self._packet(opus_payload(packet.data), timestamp, first))
+        self.transport.send_rtp(self._packet(opus_payload(packet.data), timestamp, first, now))
 
 
 @dataclass
@@ -538,7 +547,7 @@ async def _audio_loop(hub: AudioHub, transport: PeerTransport, driver: Transport
                     return
                 if peer.audio_paused:
                     continue
-                sender.send_packet(packet)
+                sender.send_packet(packet, trio.current_time())
                 await driver.flush()
 
 
@@ -546,7 +555,8 @@ async def _sender_reports(transport: PeerTransport, driver: TransportDriver,
                           senders: Sequence[RtpSender], ready: trio.Event) -> None:
     await ready.wait()
     while transport.ready:
-        reports = [sender.sender_report() for sender in senders if sender.packets]
+        now, wall = trio.current_time(), time.time()
+        reports = [sender.sender_report(now, wall) for sender in senders if sender.packets]
         for report in reports:
             transport.send_rtcp(report)
         if reports:

@@ -106,7 +106,7 @@ def test_audio_sender_writes_rfc7587_rtp_with_its_own_ssrc_and_mid() -> None:
     assert sender.ssrc != video.ssrc
     # Joins a running stream at packet 40: no `first` flag, yet its first packet is marked.
     for index in (40, 41, 42):
-        sender.send_packet(_opus(index))
+        sender.send_packet(_opus(index), now=index * 0.02)
     packets = [parse_rtp_untrusted(data) for data in transport.rtp]
     assert [p.payload_type for p in packets] == [111, 111, 111]
     assert [p.marker for p in packets] == [True, False, False]
@@ -119,9 +119,9 @@ def test_audio_sender_writes_rfc7587_rtp_with_its_own_ssrc_and_mid() -> None:
     assert mid is not None and decode_mid_untrusted(mid) == "1"
     assert (sender.packets, sender.octets) == (3, 150)
     # A restarted stream (new encoder) is marked again.
-    sender.send_packet(_opus(0, first=True))
+    sender.send_packet(_opus(0, first=True), now=1.0)
     assert parse_rtp_untrusted(transport.rtp[-1]).marker is True
-    report = parse_rtcp_compound_untrusted(sender.sender_report())
+    report = parse_rtcp_compound_untrusted(sender.sender_report(now=1.5, wall=1e9))
     assert isinstance(report[0], SenderReport)
     assert report[0].ssrc == sender.ssrc and report[0].packet_count == 4
 
@@ -167,7 +167,7 @@ async def test_metrics_and_stats_show_one_encoder_for_two_viewers(credentials) -
                     await two.receive()
                 assert media.audio is not None
                 for _ in range(5):
-                    media.audio.send_packet(await ears.receive())
+                    media.audio.send_packet(await ears.receive(), trio.current_time())
                 media.video.send_frame([b"x" * 100, b"y" * 20], 1.0)
                 text = statistics.render_metrics()
                 payload = statistics.stats_payload()
