@@ -615,6 +615,9 @@ def parse_settings(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
     parser.add_argument("--rtt", help="round-trip times in ms, comma separated (e.g. 2,50,150)")
     parser.add_argument("--kinds", help=f"channel kinds, comma separated: {','.join(CHANNEL_KINDS)}")
     parser.add_argument("--seconds", type=float, help="duration of each bulk and paced phase")
+    parser.add_argument("--paced-seconds", type=float,
+                        help="duration of the paced phase (overrides --seconds): its p99 is "
+                             "over seconds x rate messages")
     parser.add_argument("--rate", type=float, help="paced messages per second")
     parser.add_argument("--repeats", type=int, help="bulk runs per cell and stack (median)")
     parser.add_argument("--bandwidth-mbps", type=float, help="link cap per direction, 0 = none")
@@ -648,6 +651,8 @@ def parse_settings(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
         settings = replace(settings, kinds=kinds)
     if args.seconds:
         settings = replace(settings, bulk_seconds=args.seconds, paced_seconds=args.seconds)
+    if args.paced_seconds:
+        settings = replace(settings, paced_seconds=args.paced_seconds)
     if args.repeats:
         settings = replace(settings, bulk_repeats=args.repeats)
     if args.rate:

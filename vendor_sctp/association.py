@@ -237,6 +237,7 @@ class Association(Establishment):
         candidates = [self._t1_expires_at, self._t2_expires_at, self._acks.due_at]
         if self._sender is not None:
             candidates.append(self._sender.t3_expires_at)
+            candidates.append(self._sender.loss_detection_at)
             candidates.append(self._heartbeat_due_at)
         if self._reconfig is not None:
             candidates.append(self._reconfig.retransmit_at)
@@ -244,7 +245,8 @@ class Association(Establishment):
         return min(timers) if timers else None
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at `now` (T1, T2, T3-rtx, delayed SACK, heartbeat, RE-CONFIG)."""
+        """Run every timer due at `now` (T1, T2, T3-rtx, RACK loss detection, delayed SACK,
+        heartbeat, RE-CONFIG)."""
         if self.closed:
             return
         if self._t1_expires_at is not None and now >= self._t1_expires_at:
@@ -255,6 +257,9 @@ class Association(Establishment):
         if sender is not None and sender.t3_expires_at is not None and now >= sender.t3_expires_at:
             sender.handle_t3_expiry(now)
             self._count_error("retransmission limit reached")
+        if (sender is not None and sender.loss_detection_at is not None
+                and now >= sender.loss_detection_at):
+            sender.handle_loss_detection_timer(now)
         if self._heartbeat_due_at is not None and now >= self._heartbeat_due_at:
             self._on_heartbeat_due(now)
         reconfig = self._reconfig

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from .chunks import DATA_CHUNK_HEADER_SIZE, DataChunk, ForwardTsnChunk, SackChunk
 from .congestion import CongestionController, RtoEstimator
 from .events import BufferedAmountLow
+from .rack import Rack
 from .serial import (
     TSN_MODULUS,
     ssn_add,
@@ -76,8 +77,6 @@ class SentChunk:
     transmissions: int = 0
     miss_indications: int = 0
     fast_retransmit: bool = False  # chosen for fast retransmit, not yet resent
-    # RFC 9260 section 7.2.4 step 5: a chunk is fast-retransmitted at most once.
-    fast_retransmitted: bool = False
 
 
 class Sender:
@@ -109,6 +108,10 @@ class Sender:
         # per fast-retransmit event (RFC 9260 section 7.2.4 step 3).
         self._fast_retransmit_room = 0
         self.t3_expires_at: float | None = None
+        # RACK (see rack.py): when the next chunk in flight may be declared lost.
+        self.rack = Rack()
+        self.loss_detection_at: float | None = None
+        self._highest_acked_tsn = self.cumulative_tsn_ack
         self.forward_tsn_due = False
         self.last_data_sent_at: float | None = None
         self.events: list[BufferedAmountLow] = []
@@ -428,6 +431,10 @@ class Sender:
             return False  # acknowledges TSNs never sent: ignore rather than corrupt state
         flight_before = self.flight_size
         rtt_sample: float | None = None
+        # When the newest data this SACK acknowledges for the first time was sent: only
+        # data sent after a retransmission can show that the retransmission was lost.
+        newest_acked_sent_at = -1.0
+        newest_acked_retransmitted = False
         bytes_acked = 0
         progressed = False
 
@@ -447,6 +454,9 @@ class Sender:
                 to_retransmit.discard(tsn)
             if state is ChunkState.IN_FLIGHT or state is ChunkState.TO_RETRANSMIT:
                 bytes_acked += sc.size
+                if sc.sent_at > newest_acked_sent_at:
+                    newest_acked_sent_at = sc.sent_at
+                    newest_acked_retransmitted = sc.transmissions > 1
                 if sc.transmissions == 1:
                     rtt_sample = now - sc.sent_at
             sc.state = ChunkState.ACKED
@@ -475,6 +485,9 @@ class Sender:
                     self._gap_acked_count += 1
                     bytes_acked += sc.size
                     progressed = True
+                    if sc.sent_at > newest_acked_sent_at:
+                        newest_acked_sent_at = sc.sent_at
+                        newest_acked_retransmitted = sc.transmissions > 1
                     if sc.transmissions == 1:
                         rtt_sample = now - sc.sent_at
                     highest_newly_acked = tsn
@@ -485,6 +498,13 @@ class Sender:
                 self._wait_for_retransmission(sc)
         if rtt_sample is not None:
             self.rto.on_rtt_measurement(rtt_sample)
+        if newest_acked_sent_at >= 0:
+            self.rack.on_acked(newest_acked_sent_at, newest_acked_retransmitted, now)
+        if sack.duplicate_tsns:
+            self.rack.on_duplicates_reported(now, self.rto.srtt)
+        highest_acked = tsn_add(cumulative, gap_acked.reach)
+        if tsn_gt(highest_acked, self._highest_acked_tsn):
+            self._highest_acked_tsn = highest_acked
 
         strike_below = highest_newly_acked
         if self.congestion.in_fast_recovery and cumulative_advanced and gap_acked.reach:
@@ -492,20 +512,14 @@ class Sender:
             # TSN Ack strikes every TSN it reports missing, not only those below the
             # highest newly acknowledged TSN.
             strike_below = tsn_add(cumulative, gap_acked.reach)
-        fast_retransmits = self._count_misses(strike_below, gap_acked)
+        lost = self._detect_losses(now, strike_below, newest_acked_sent_at)
 
         recovery_exit = self.congestion.fast_recovery_exit_tsn
         if recovery_exit is not None and tsn_le(recovery_exit, cumulative):
             self.congestion.exit_fast_recovery()
         all_acked = self.flight_size == 0 and not self._to_retransmit and not self._gap_acked_count
         self.congestion.on_sack(bytes_acked, cumulative_advanced, flight_before, all_acked)
-        if fast_retransmits:
-            highest_outstanding = tsn_add(self.next_tsn, -1)
-            self.congestion.enter_fast_recovery(highest_outstanding)
-            self._fast_retransmit_room = self.max_fragment_size + DATA_CHUNK_HEADER_SIZE
-            for sc in fast_retransmits:
-                sc.fast_retransmitted = True
-                self._mark_for_retransmission(sc, now, fast=True)
+        self._retransmit_lost(lost, now)
 
         self.peer_receiver_window = sack.advertised_receiver_window_credit
         self._advance_peer_ack_point()
@@ -520,25 +534,67 @@ class Sender:
             self.t3_expires_at = None
         return progressed
 
-    def _count_misses(self, strike_below: int | None, gap_acked: _GapBlocks) -> list[SentChunk]:
-        """Miss indications for TSNs below `strike_below` (section 7.2.4); returns the chunks
-        reaching the threshold, each at most once in its life."""
-        if strike_below is None:
-            return []
-        chosen: list[SentChunk] = []
+    def _detect_losses(
+        self, now: float, strike_below: int | None, newest_acked_sent_at: float
+    ) -> list[SentChunk]:
+        """The chunks in flight now known lost, by either rule; arms the loss-detection
+        timer for those that RACK will declare lost unless acknowledged first.
+
+        Miss indications (section 7.2.4) count for TSNs below `strike_below`. The
+        section fast-retransmits a chunk at most once, because SACKs for data sent
+        before its retransmission keep reporting it missing; a lost fast
+        retransmission then waits for T3-rtx. Here a retransmitted chunk counts a
+        miss only from a SACK that acknowledges data sent after its latest
+        transmission (RACK's "sent after" test, RFC 8985 section 6.2), so stale SACKs
+        never strike it and a lost retransmission is repaired in one more round trip.
+        A first transmission precedes every higher TSN, so for it the TSN order is
+        that test. Chunks beyond the highest TSN ever acknowledged cannot be reported
+        missing and are not visited."""
+        lost: list[SentChunk] = []
+        next_deadline: float | None = None
+        srtt = self.rto.srtt
+        limit = self._highest_acked_tsn
         for sc in self._chunks.values():
-            if not tsn_lt(sc.chunk.tsn, strike_below):
+            if tsn_gt(sc.chunk.tsn, limit):
                 break
+            if sc.state is not ChunkState.IN_FLIGHT:
+                continue
             if (
-                sc.state is ChunkState.IN_FLIGHT
-                and not sc.fast_retransmitted
-                and not gap_acked.covers(sc.chunk.tsn)
+                strike_below is not None
+                and tsn_lt(sc.chunk.tsn, strike_below)
+                and (sc.transmissions == 1 or newest_acked_sent_at >= sc.sent_at)
             ):
                 sc.miss_indications += 1
                 if sc.miss_indications >= _FAST_RETRANSMIT_THRESHOLD:
-                    sc.miss_indications = 0
-                    chosen.append(sc)
-        return chosen
+                    lost.append(sc)
+                    continue
+            deadline = self.rack.loss_deadline(sc.sent_at, srtt)
+            if deadline is None:
+                continue
+            if now >= deadline:
+                lost.append(sc)
+            elif next_deadline is None or deadline < next_deadline:
+                next_deadline = deadline
+        self.loss_detection_at = next_deadline
+        return lost
+
+    def _retransmit_lost(self, lost: list[SentChunk], now: float) -> None:
+        if not lost:
+            return
+        highest_outstanding = tsn_add(self.next_tsn, -1)
+        if self.congestion.enter_fast_recovery(highest_outstanding):
+            self.rack.on_recovery()
+        self._fast_retransmit_room = self.max_fragment_size + DATA_CHUNK_HEADER_SIZE
+        for sc in lost:
+            sc.miss_indications = 0
+            self._mark_for_retransmission(sc, now, fast=True)
+
+    def handle_loss_detection_timer(self, now: float) -> None:
+        """RACK's timer: chunks whose reordering window has passed are lost."""
+        self.loss_detection_at = None
+        self._retransmit_lost(self._detect_losses(now, None, -1.0), now)
+        if self.t3_expires_at is None and self._needs_t3():
+            self._restart_t3(now)
 
     def _mark_for_retransmission(self, sc: SentChunk, now: float, fast: bool) -> None:
         if sc.state is ChunkState.IN_FLIGHT:
@@ -558,14 +614,12 @@ class Sender:
     def handle_t3_expiry(self, now: float) -> None:
         """RFC 9260 section 6.3.3: back off, collapse cwnd, retransmit everything in flight."""
         self.t3_expires_at = None
+        self.loss_detection_at = None  # everything in flight is retransmitted now
         self.rto.back_off()
         self.congestion.on_retransmission_timeout()
         for sc in list(self._chunks.values()):
             if sc.state in (ChunkState.IN_FLIGHT, ChunkState.TO_RETRANSMIT):
                 sc.miss_indications = 0
-                # A new recovery episode: the once-only fast-retransmit rule of 7.2.4
-                # applies within one, so the chunk is eligible again.
-                sc.fast_retransmitted = False
                 self._mark_for_retransmission(sc, now, fast=False)
         if self.needs_forward_tsn():
             self.forward_tsn_due = True
