@@ -88,10 +88,20 @@ class Driver:
     got_data: trio.Event = field(default_factory=trio.Event)
     closed: trio.Event = field(default_factory=trio.Event)
     events: list[DtlsEvent] = field(default_factory=list)
+    # Indices (counted per direction) of handshake datagrams the "link" loses.
+    lose_outgoing: frozenset[int] = frozenset()
+    lose_incoming: frozenset[int] = frozenset()
+    outgoing: int = 0
+    incoming: int = 0
+    lost: int = 0
 
     async def flush(self) -> None:
         for datagram in self.connection.datagrams_to_send(trio.current_time()):
             assert self.peer is not None
+            index, self.outgoing = self.outgoing, self.outgoing + 1
+            if index in self.lose_outgoing:
+                self.lost += 1
+                continue
             await self.sock.sendto(datagram, self.peer)
 
     async def send(self, data: bytes) -> None:
@@ -114,6 +124,10 @@ class Driver:
             timer = connection.get_timer()
             with trio.move_on_at(timer if timer is not None else float("inf")):
                 data, self.peer = await self.sock.recvfrom(65536)
+                index, self.incoming = self.incoming, self.incoming + 1
+                if index in self.lose_incoming:
+                    self.lost += 1
+                    continue
                 connection.receive_datagram_untrusted(data, trio.current_time())
                 continue
             connection.handle_timer(trio.current_time())
@@ -145,6 +159,8 @@ async def run_with_openssl(
     srtp_profiles: tuple[int, ...] = (SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80,),
     cipher_suites: tuple[int, ...] = (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,),
     groups: tuple[int, ...] = (NamedGroup.X25519, NamedGroup.SECP256R1),
+    lose_outgoing: frozenset[int] = frozenset(),
+    lose_incoming: frozenset[int] = frozenset(),
 ) -> Session:
     """Start openssl in the other role, run `scenario` under a deadline, then kill openssl."""
     now = time.time()
@@ -186,9 +202,9 @@ async def run_with_openssl(
     process = await trio.lowlevel.open_process(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    session = Session(
-        Driver(connection, sock, peer), OpenSslOutput(), process, certificate_fingerprint(theirs)
-    )
+    driver = Driver(connection, sock, peer, lose_outgoing=lose_outgoing,
+                    lose_incoming=lose_incoming)
+    session = Session(driver, OpenSslOutput(), process, certificate_fingerprint(theirs))
     try:
         assert process.stdout is not None
         with trio.fail_after(30):
@@ -274,6 +290,34 @@ async def test_openssl_interop(
     assert connection.cipher_suite == suite
     assert connection.key_exchange_group == group
     assert connection.remote_fingerprint == session.their_fingerprint
+    exported = connection.export_keying_material("EXTRACTOR-dtls_srtp", 60)
+    assert exported_by_openssl.decode() == exported.hex().upper()
+
+
+@pytest.mark.parametrize("our_role", ["client", "server"])
+async def test_handshake_with_openssl_survives_lost_flights(tmp_path: Path, our_role: str) -> None:
+    # The link loses our first datagram (ClientHello, or HelloVerifyRequest) and
+    # OpenSSL's second: both retransmission timers must recover (OpenSSL's starts at
+    # 1 s and doubles, which bounds how much loss a test can afford); the keys agree.
+    exported_by_openssl = b""
+
+    async def scenario(session: Session) -> None:
+        nonlocal exported_by_openssl
+        await session.driver.established.wait()
+        await session.driver.send(FROM_US)
+        await session.send_to_openssl(FROM_OPENSSL)
+        match = await session.output.wait_for(rb"Keying material: ([0-9A-F]+)")
+        exported_by_openssl = match.group(1)
+        await session.output.wait_for(re.escape(FROM_US.strip()))
+        await session.driver.got_data.wait()
+
+    session = await run_with_openssl(
+        tmp_path, our_role, scenario,
+        lose_outgoing=frozenset({0}), lose_incoming=frozenset({1}),
+    )
+    connection = session.driver.connection
+    assert connection.state is ConnectionState.ESTABLISHED
+    assert session.driver.lost == 2
     exported = connection.export_keying_material("EXTRACTOR-dtls_srtp", 60)
     assert exported_by_openssl.decode() == exported.hex().upper()
 
