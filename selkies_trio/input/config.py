@@ -24,6 +24,11 @@ class InputConfig:
     # The screen size manual resolution mode holds (seeds/001: 1024x768 unless given).
     manual_size: tuple[int, int] = (1024, 768)
     scaling_dpi: int = 96
+    # SELKIES_SCALING_DPI given as one value: clients' `s,` and SETTINGS leave Xft.dpi
+    # at `scaling_dpi`.
+    scaling_dpi_locked: bool = False
+    # The DPIs a client may pick with SETTINGS (the setting's list); empty allows any.
+    scaling_dpi_allowed: tuple[int, ...] = ()
     clipboard_max_bytes: int = DEFAULT_CLIPBOARD_MAX_BYTES
     # With held-key heartbeats (`kh`) seen, a key not refreshed for this long is
     # considered stuck (the client vanished mid-press) and released.

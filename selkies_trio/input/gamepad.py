@@ -5,7 +5,9 @@ The browser reports the W3C "standard gamepad" layout (buttons 0..16, axes 0..3)
 (linux/input-event-codes.h), `UinputGamepad` writes them to a device created on
 /dev/uinput (linux/uinput.h, legacy uinput_user_dev setup). `GamepadRouter`
 keeps one pad per slot and, where /dev/uinput cannot be opened, logs once why
-gamepads are unavailable and drops their events.
+gamepads are unavailable and drops their events. A pad whose device fails a write
+(or its destruction) is that pad's problem alone: the router contains the OSError,
+so it never reaches the X input layer, where an OSError means the X connection died.
 
     struct input_event { struct timeval time; __u16 type; __u16 code; __s32 value; }
 """
@@ -159,9 +161,15 @@ class GamepadRouter:
     ) -> None:
         self._factory: PadFactory = factory or (lambda index, name: UinputGamepad(name))
         self._reason = unavailable_reason
+        # Pads with a working device; `_users` also lists pads whose device failed
+        # (`_failed`), which stay claimed, without a device, until their players leave.
         self._pads: dict[int, tuple[VirtualPad, GamepadEncoder]] = {}
         self._users: dict[int, set[str]] = {}
+        self._failed: set[int] = set()
         self._logged_unavailable = False
+        # Devices taken down because a write failed, and the events meant for them since.
+        self.write_failures = 0
+        self.events_dropped = 0
 
     @property
     def connected(self) -> frozenset[int]:
@@ -180,6 +188,7 @@ class GamepadRouter:
         if not 0 <= pad_index < MAX_PADS:
             return
         if isinstance(event, ev.GamepadConnect):
+            # A pad whose device failed gets a new one when a player connects it again.
             if pad_index in self._pads:
                 self._users[pad_index].add(client_id)
                 return
@@ -191,16 +200,34 @@ class GamepadRouter:
                 log.warning("gamepad %d not created: %s", pad_index + 1, exc)
                 return
             self._pads[pad_index] = (pad, GamepadEncoder())
-            self._users[pad_index] = {client_id}
+            self._failed.discard(pad_index)
+            self._users.setdefault(pad_index, set()).add(client_id)
         elif isinstance(event, ev.GamepadDisconnect):
             self._leave(pad_index, client_id)
         elif isinstance(event, ev.GamepadButton | ev.GamepadAxis):
+            if pad_index in self._failed:
+                self.events_dropped += 1
+                return
             entry = self._pads.get(pad_index)
             if entry is not None:
                 pad, encoder = entry
                 events = encoder.encode(event)
                 if events:
-                    pad.emit(events)
+                    try:
+                        pad.emit(events)
+                    except OSError as exc:
+                        self._take_down(pad_index, exc)
+
+    def _take_down(self, pad_index: int, error: OSError) -> None:
+        """The pad's device refused a write (gone, revoked, full): destroy it, so that
+        no button stays held on it, and drop its events until it is connected again.
+        Said once: later events never reach the device, so they cannot fail again."""
+        self.write_failures += 1
+        self._failed.add(pad_index)
+        pad, _ = self._pads.pop(pad_index)
+        log.warning("gamepad %d unavailable: writing to its device failed: %s; its input is "
+                    "dropped until it is connected again", pad_index + 1, error)
+        _close_pad(pad, pad_index)
 
     def _leave(self, pad_index: int, client_id: str) -> None:
         users = self._users.get(pad_index)
@@ -210,8 +237,10 @@ class GamepadRouter:
         if users:
             return
         del self._users[pad_index]
-        pad, _ = self._pads.pop(pad_index)
-        pad.close()
+        self._failed.discard(pad_index)
+        entry = self._pads.pop(pad_index, None)
+        if entry is not None:
+            _close_pad(entry[0], pad_index)
 
     def forget_client(self, client_id: str) -> None:
         """The client is gone: destroy the pads nobody else connected."""
@@ -219,7 +248,16 @@ class GamepadRouter:
             self._leave(pad_index, client_id)
 
     def close(self) -> None:
-        for pad, _ in self._pads.values():
-            pad.close()
+        for pad_index, (pad, _) in self._pads.items():
+            _close_pad(pad, pad_index)
         self._pads.clear()
         self._users.clear()
+        self._failed.clear()
+
+
+def _close_pad(pad: VirtualPad, pad_index: int) -> None:
+    try:
+        pad.close()
+    except OSError as exc:
+        # The device is gone either way; the other pads and the caller carry on.
+        log.warning("gamepad %d: destroying its device failed: %s", pad_index + 1, exc)

@@ -3,8 +3,10 @@
 - A controller may send everything, except that while some client holds
   `mk_control` only that client drives mouse and keyboard.
 - A viewer may send `SETTINGS` (applied to its own view only), `START_VIDEO`,
-  `STOP_VIDEO`, `REQUEST_KEYFRAME` and `js` for its own gamepad slot; mouse and
-  keyboard only when it holds `mk_control`.
+  `STOP_VIDEO`, `START_AUDIO`, `STOP_AUDIO`, `REQUEST_KEYFRAME` and `js` for its
+  own gamepad slot; mouse and keyboard only when it holds `mk_control`. The audio
+  pair is ours (PROTOCOL.md lists only the video pair): like the video pair it
+  pauses or resumes the sender's own stream and nobody else's.
 - `cmd` needs command_enabled and the controller role.
 - The clipboard, both ways, is for controllers only: a viewer may neither
   change the desktop clipboard nor read it (a `#shared` link shows the screen,
@@ -139,7 +141,8 @@ def check(event: ev.InputEvent, client: ClientPermissions, *, command_enabled: b
         return ALLOWED
     if isinstance(event, ev.SettingsUpdate):
         return Verdict(True, own_view_only=client.role is not Role.CONTROLLER)
-    if isinstance(event, ev.MediaToggle) and event.kind == "video":
+    if isinstance(event, ev.MediaToggle):
+        # Video and (ours) audio alike: only the sender's own stream pauses.
         return ALLOWED
     if isinstance(event, ev.RunCommand):
         if not command_enabled:

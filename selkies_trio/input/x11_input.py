@@ -10,8 +10,9 @@ goes away, which releases the keys, buttons and gamepads it held.
 
 Frames returned by `handle` are for the client that sent the event; frames
 returned by `poll_split` are cursor changes for every client and clipboard
-changes for the clients allowed the clipboard. Events that belong to the runtime (media, settings, telemetry) are
-ignored here.
+changes for the clients allowed the clipboard. Events that belong to the runtime
+(media, telemetry, the stream's settings) are ignored here; of `SETTINGS` only
+`scaling_dpi` is the desktop's.
 """
 
 from __future__ import annotations
@@ -100,12 +101,17 @@ class XInput:
         if not verdict.allowed:
             log.info("refused %s from %s: %s", type(event).__name__, client.client_id, verdict.reason)
             return []
+        if verdict.own_view_only:
+            # A viewer's SETTINGS are for its own page; the shared desktop stays as it is.
+            return []
         now = time.monotonic() if now is None else now
         try:
             return self._apply(event, client, now)
         except XError as exc:
             # A window that vanished mid-request and the like: this event is lost,
-            # the connection and every other client's input are not.
+            # the connection and every other client's input are not. An OSError is
+            # not caught: here it means the X socket failed, and the runtime must
+            # reconnect (virtual gamepads, which write to devices, contain their own).
             log.warning("X error applying %s from %s: %s", type(event).__name__, client.client_id, exc)
             return []
         finally:
@@ -138,7 +144,9 @@ class XInput:
             case ev.Resize(width, height):
                 return self._resize(width, height)
             case ev.Scale(scale):
-                self.screen.set_dpi(dpi_for_scale(scale))
+                self._scale(scale)
+            case ev.SettingsUpdate(values) if "scaling_dpi" in values:
+                self._settings_dpi(values["scaling_dpi"])
             case ev.GamepadConnect() | ev.GamepadDisconnect() | ev.GamepadButton() | ev.GamepadAxis() | ev.GamepadHeartbeat():
                 if not self.config.gamepad_enabled:
                     if not self._said_gamepads_disabled:
@@ -184,6 +192,34 @@ class XInput:
         if result is None:
             return []
         return [server_messages.system(f"resolution,{result.width}x{result.height}")]
+
+    def _scale(self, scale: float) -> None:
+        """`s,<ratio>`: Xft.dpi follows the page's device-pixel ratio, unless the
+        operator locked SELKIES_SCALING_DPI. The page sends `s,` with every resize, so
+        obeying it would undo the locked value as soon as a controller connects."""
+        if self.config.scaling_dpi_locked:
+            log.debug("s,%g ignored: scaling_dpi is locked to %d", scale, self.config.scaling_dpi)
+            return
+        self.screen.set_dpi(dpi_for_scale(scale))
+
+    def _settings_dpi(self, dpi: object) -> None:
+        """`SETTINGS` `scaling_dpi`: like `s,`, refused while the setting is locked; and
+        only one of the DPIs the setting offers. (The stream's keys of `SETTINGS` are
+        the runtime's media control.)"""
+        if type(dpi) is not int:
+            log.info("SETTINGS scaling_dpi=%r ignored: not an integer", dpi)
+            return
+        if self.config.scaling_dpi_locked:
+            if dpi != self.config.scaling_dpi:
+                log.info("SETTINGS scaling_dpi=%d refused: SELKIES_SCALING_DPI is locked to %d",
+                         dpi, self.config.scaling_dpi)
+            return
+        allowed = self.config.scaling_dpi_allowed
+        if allowed and dpi not in allowed:
+            log.info("SETTINGS scaling_dpi=%d refused: SELKIES_SCALING_DPI allows %s",
+                     dpi, ", ".join(map(str, allowed)))
+            return
+        self.screen.set_dpi(dpi)
 
     def apply_initial_dpi(self) -> None:
         """Publish the configured scaling_dpi (SELKIES_SCALING_DPI) as Xft.dpi."""

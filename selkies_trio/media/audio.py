@@ -227,36 +227,55 @@ def open_audio_source(device: str) -> AudioSource:
     return ParecSource(device)
 
 
+def _check_opus_bitrate(bitrate: int) -> None:
+    if not OPUS_BITRATE_RANGE[0] <= bitrate <= OPUS_BITRATE_RANGE[1]:
+        raise ValueError(f"Opus bitrate {bitrate} outside {OPUS_BITRATE_RANGE}")
+
+
+def _open_libopus(bitrate: int) -> av.AudioCodecContext:
+    try:
+        context = av.CodecContext.create("libopus", "w")
+        assert isinstance(context, av.AudioCodecContext)
+        context.sample_rate = AUDIO_SAMPLE_RATE
+        context.layout = "stereo"
+        context.format = "s16"
+        context.bit_rate = bitrate
+        context.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
+        # "lowdelay" skips the speech analysis that costs latency; desktop audio is
+        # mostly not speech anyway.
+        context.options = {
+            "application": "lowdelay",
+            "frame_duration": str(round(FRAME_DURATION * 1000)),
+        }
+        context.open()
+    except (av.FFmpegError, ValueError) as error:
+        raise AudioError(f"cannot open libopus: {error}") from error
+    return context
+
+
 class OpusEncoder:
     """libopus through PyAV: 48 kHz stereo, 20 ms frames, constant target bitrate."""
 
     name = "libopus"
 
     def __init__(self, bitrate: int) -> None:
-        if not OPUS_BITRATE_RANGE[0] <= bitrate <= OPUS_BITRATE_RANGE[1]:
-            raise ValueError(f"Opus bitrate {bitrate} outside {OPUS_BITRATE_RANGE}")
+        _check_opus_bitrate(bitrate)
         self.bitrate = bitrate
         self._next_sample = 0
         self._first = True
         self._closed = False
-        try:
-            context = av.CodecContext.create("libopus", "w")
-            assert isinstance(context, av.AudioCodecContext)
-            context.sample_rate = AUDIO_SAMPLE_RATE
-            context.layout = "stereo"
-            context.format = "s16"
-            context.bit_rate = bitrate
-            context.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
-            # "lowdelay" skips the speech analysis that costs latency; desktop audio is
-            # mostly not speech anyway.
-            context.options = {
-                "application": "lowdelay",
-                "frame_duration": str(round(FRAME_DURATION * 1000)),
-            }
-            context.open()
-        except (av.FFmpegError, ValueError) as error:
-            raise AudioError(f"cannot open libopus: {error}") from error
-        self._context = context
+        self._context = _open_libopus(bitrate)
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Encode from the next chunk on at `bitrate`. FFmpeg's libopus wrapper reads
+        the bitrate only when the codec opens, so a new codec takes over; our sample
+        count goes on, so the RTP timeline continues and nothing is marked `first`
+        (each Opus packet decodes alone, so the receiver needs no restart)."""
+        _check_opus_bitrate(bitrate)
+        if bitrate == self.bitrate:
+            return
+        self._context = _open_libopus(bitrate)
+        self.bitrate = bitrate
 
     def encode(self, chunk: PcmChunk) -> list[EncodedAudio]:
         if self._closed:

@@ -26,7 +26,13 @@ from typing import Protocol, TypeVar
 
 import trio
 
-from ..media.audio import FRAME_DURATION, AudioSource, EncodedAudio, PcmChunk
+from ..media.audio import (
+    FRAME_DURATION,
+    OPUS_BITRATE_RANGE,
+    AudioSource,
+    EncodedAudio,
+    PcmChunk,
+)
 from ..media.frames import MediaError
 from .feed import Feed
 
@@ -44,6 +50,10 @@ class AudioEncoder(Protocol):
     def name(self) -> str: ...
 
     def encode(self, chunk: PcmChunk) -> list[EncodedAudio]: ...
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Encode at `bitrate` from the next chunk on; the sample count goes on."""
+        ...
 
     def close(self) -> None: ...
 
@@ -125,6 +135,8 @@ class AudioHub:
         self._source_factory = source_factory
         self._encoder_factory = encoder_factory
         self._bitrate = bitrate
+        # A bitrate change the running encoder has yet to make (between two packets).
+        self._new_bitrate: int | None = None
         self._default_max_queue = default_max_queue
         self._statistics_window = statistics_window
         self._timestamp_clock = timestamp_clock
@@ -175,6 +187,13 @@ class AudioHub:
             if not self._subscriptions:
                 self._subscribers_present = trio.Event()
 
+    def set_bitrate(self, bitrate: int) -> None:
+        """Change the Opus bitrate between two packets (the next stream starts with it
+        too); every listener hears the change, there being one encoder."""
+        if not OPUS_BITRATE_RANGE[0] <= bitrate <= OPUS_BITRATE_RANGE[1]:
+            raise ValueError(f"Opus bitrate {bitrate} outside {OPUS_BITRATE_RANGE}")
+        self._bitrate = self._new_bitrate = bitrate
+
     def statistics(self) -> AudioHubStatistics:
         now = trio.current_time()
         self._forget_old(now)
@@ -222,6 +241,8 @@ class AudioHub:
             subscription._close()
 
     async def _stream(self) -> None:
+        # The encoder opens at the latest bitrate; only changes made after that pend.
+        self._new_bitrate = None
         source, encoder = await self._in_worker(self._open)
         self._streaming = True
         self._streams_started += 1
@@ -234,8 +255,9 @@ class AudioHub:
             while self._subscriptions:
                 now = trio.current_time()
                 timestamp = self._timestamp_clock() if self._timestamp_clock else now
+                bitrate, self._new_bitrate = self._new_bitrate, None
                 packets, encode_seconds = await self._in_worker(
-                    _read_and_encode, source, encoder, timestamp
+                    _read_and_encode, source, encoder, timestamp, bitrate
                 )
                 self._record(packets, encode_seconds, trio.current_time())
                 if not source.realtime:
@@ -280,8 +302,10 @@ class AudioHub:
 
 
 def _read_and_encode(
-    source: AudioSource, encoder: AudioEncoder, timestamp: float
+    source: AudioSource, encoder: AudioEncoder, timestamp: float, bitrate: int | None
 ) -> tuple[list[EncodedAudio], float]:
+    if bitrate is not None:
+        encoder.set_bitrate(bitrate)
     chunk = source.read(timestamp)
     started = time.perf_counter()
     packets = encoder.encode(chunk)

@@ -129,7 +129,7 @@ class ServiceError(Exception):
     """The WebRTC service cannot start as configured; str() says why."""
 
 
-def input_config(settings: Any) -> InputConfig:
+def input_config(settings: Settings) -> InputConfig:
     return InputConfig(
         clipboard_enabled=settings.clipboard_enabled,
         clipboard_in_enabled=settings.clipboard_in_enabled,
@@ -140,6 +140,8 @@ def input_config(settings: Any) -> InputConfig:
         is_manual_resolution_mode=settings.is_manual_resolution_mode,
         manual_size=(int(settings.manual_width) or 1024, int(settings.manual_height) or 768),
         scaling_dpi=int(settings.scaling_dpi),
+        scaling_dpi_locked=settings.is_locked("scaling_dpi"),
+        scaling_dpi_allowed=tuple(int(dpi) for dpi in settings.allowed("scaling_dpi") or ()),
     )
 
 
@@ -341,7 +343,7 @@ async def run_webrtc_service(
         )
         media_control = MediaControl(
             hub, settings, StreamState(plan.fps, plan.bitrate_kbps, plan.crf, plan.size),
-            announce=environment.announce, resize_stream=display is None,
+            announce=environment.announce, resize_stream=display is None, audio=audio_hub,
         )
         environment.media_control = media_control
         environment.settings_payload = media_control.settings_payload

@@ -28,7 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..input import server_messages
-from ..input.permissions import ClientPermissions, Role, may_use_mouse_keyboard
+from ..input.events import MediaToggle
+from ..input.permissions import ClientPermissions, Role, check, may_use_mouse_keyboard
+from ..input.protocol import verb_of
 from ..media.audio import EncodedAudio
 from ..proto import datachannel as dc
 from ..proto.dtls.certificate import generate_certificate
@@ -601,29 +603,42 @@ def _on_channel_message(context: SessionContext, env: WebRtcEnvironment,
     if peer is None or peer.permissions is None:
         return  # nothing is accepted before the client is registered on `input`
     if isinstance(data, str) and data in MEDIA_TOGGLES:
-        _toggle_media(peer, data, env)
+        _toggle_media(peer, peer.permissions, MEDIA_TOGGLES[data], env)
         return
     if env.media_control is not None and env.media_control.handles(data):
         assert isinstance(data, str)
         env.media_control.handle(data, peer.permissions)
-        return
+        if verb_of(data) != "SETTINGS":
+            return
+        # SETTINGS also carries `scaling_dpi`, which the input layer applies (as `s,`).
     if env.input is not None:
         env.input.submit_nowait(context.client_id, data)
 
 
-MEDIA_TOGGLES = frozenset({"START_VIDEO", "STOP_VIDEO", "START_AUDIO", "STOP_AUDIO"})
+MEDIA_TOGGLES = {
+    "START_VIDEO": MediaToggle("video", True),
+    "STOP_VIDEO": MediaToggle("video", False),
+    "START_AUDIO": MediaToggle("audio", True),
+    "STOP_AUDIO": MediaToggle("audio", False),
+}
 
 
-def _toggle_media(peer: PeerMedia, verb: str, env: WebRtcEnvironment) -> None:
-    """A client pauses or resumes its own video or audio; the stream goes on for others."""
-    enable = verb.startswith("START")
-    if verb.endswith("VIDEO"):
-        if peer.video_paused and enable:
+def _toggle_media(peer: PeerMedia, permissions: ClientPermissions, toggle: MediaToggle,
+                  env: WebRtcEnvironment) -> None:
+    """A client pauses or resumes its own video or audio; the stream goes on for others.
+    The permission table decides who may, as for every other verb."""
+    verdict = check(toggle, permissions, command_enabled=False)
+    if not verdict.allowed:
+        log.info("refused %s %s from %s: %s", "START" if toggle.enabled else "STOP",
+                 toggle.kind, permissions.client_id, verdict.reason)
+        return
+    if toggle.kind == "video":
+        if peer.video_paused and toggle.enabled:
             # The decoder lost its reference frames while paused.
             env.hub.request_keyframe("a client resumed video")
-        peer.video_paused = not enable
+        peer.video_paused = not toggle.enabled
     else:
-        peer.audio_paused = not enable
+        peer.audio_paused = not toggle.enabled
 
 
 async def _input_channel(context: SessionContext, env: WebRtcEnvironment,

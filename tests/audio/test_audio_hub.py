@@ -44,9 +44,15 @@ class CountingEncoder:
     name = "counting-opus"
 
     def __init__(self, bitrate: int) -> None:
-        self.bitrate = bitrate
+        self.opened_at = self.bitrate = bitrate
         self.encoded = 0
         self.closed = False
+        # (packets encoded before the change, new bitrate)
+        self.bitrate_changes: list[tuple[int, int]] = []
+
+    def set_bitrate(self, bitrate: int) -> None:
+        self.bitrate = bitrate
+        self.bitrate_changes.append((self.encoded, bitrate))
 
     def encode(self, chunk: PcmChunk) -> list[EncodedAudio]:
         index = self.encoded
@@ -246,3 +252,30 @@ async def test_real_tone_and_opus_in_worker_threads() -> None:
     assert [p.sample_index for p in packets] == [i * SAMPLES_PER_FRAME for i in range(10)]
     assert all(0 < len(p.data) < 400 for p in packets)
     assert hub.statistics().encoder_name == "libopus"
+
+
+async def test_a_bitrate_change_reaches_the_running_encoder_between_packets(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    factories = Factories()
+    hub = _hub(factories, bitrate=128_000)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        # Not streaming: the next encoder simply opens at the new bitrate.
+        hub.set_bitrate(64_000)
+        async with hub.subscribe() as subscription:
+            got = [await subscription.receive() for _ in range(3)]
+            hub.set_bitrate(32_000)
+            hub.set_bitrate(96_000)  # only the latest counts
+            got += [await subscription.receive() for _ in range(3)]
+            assert hub.statistics().bitrate == 96_000
+        with pytest.raises(ValueError, match="bitrate"):
+            hub.set_bitrate(600_000)
+        nursery.cancel_scope.cancel()
+    (encoder,) = factories.encoders
+    assert (encoder.opened_at, encoder.bitrate) == (64_000, 96_000)
+    assert len(encoder.bitrate_changes) == 1
+    changed_after, bitrate = encoder.bitrate_changes[0]
+    assert bitrate == 96_000 and 3 <= changed_after <= 4
+    # The same encoder, the same timeline on both sides of the change.
+    assert [p.sample_index for p in got] == [i * SAMPLES_PER_FRAME for i in range(6)]

@@ -143,6 +143,27 @@ def test_opus_bitrate_is_honoured() -> None:
 def test_opus_rejects_bitrates_libopus_cannot_do(bitrate: int) -> None:
     with pytest.raises(ValueError, match="bitrate"):
         OpusEncoder(bitrate)
+    with pytest.raises(ValueError, match="bitrate"):
+        OpusEncoder(64_000).set_bitrate(bitrate)
+
+
+def test_opus_bitrate_changes_live_and_the_stream_goes_on() -> None:
+    source, encoder = ToneSource(marker_every=1_000), OpusEncoder(256_000)
+    before = [p for i in range(25) for p in encoder.encode(source.read(i * 0.02))]
+    encoder.set_bitrate(16_000)
+    after = [p for i in range(25, 50) for p in encoder.encode(source.read(i * 0.02))]
+    encoder.close()
+    assert encoder.bitrate == 16_000
+    mean = {name: sum(len(p.data) for p in packets) / len(packets)
+            for name, packets in (("before", before), ("after", after))}
+    assert mean["after"] < 80 and mean["before"] > 3 * mean["after"]
+    # One timeline across the change: the receiver's RTP clock just goes on.
+    packets = before + after
+    assert [p.sample_index for p in packets] == [i * SAMPLES_PER_FRAME for i in range(50)]
+    assert [p.first for p in packets] == [True] + [False] * 49
+    samples = _decode_opus([p.data for p in packets])
+    assert len(samples) == 50 * SAMPLES_PER_FRAME
+    assert abs(_dominant_frequency(samples[-AUDIO_SAMPLE_RATE // 5 :]) - 440) < 5
 
 
 def test_closed_opus_encoder_refuses_to_encode() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import select
 import time
 from typing import Any
 
 import av
+import pytest
 from Xlib import X, Xatom
 from Xlib.display import Display
 
@@ -180,6 +182,63 @@ def test_scale_sets_xft_dpi_and_keeps_other_resources(xinput: XInput, xvfb_displ
         finally:
             dpi_input.close()
     finally:
+        observer.close()
+
+
+def xft_dpi(observer: Display) -> str:
+    value = observer.screen().root.get_full_property(Xatom.RESOURCE_MANAGER,
+                                                     X.AnyPropertyType).value
+    return next(line for line in value.decode().splitlines() if line.startswith("Xft.dpi"))
+
+
+def test_scale_leaves_a_locked_scaling_dpi_alone(
+    xvfb_display: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    observer = Display(xvfb_display)
+    locked = XInput(xvfb_display, InputConfig(scaling_dpi=120, scaling_dpi_locked=True))
+    try:
+        locked.apply_initial_dpi()
+        with caplog.at_level(logging.DEBUG, logger="selkies_trio.input"):
+            # What the page sends with every resize.
+            assert locked.handle_message("s,2", CONTROLLER) == []
+        assert xft_dpi(observer) == "Xft.dpi:\t120"
+        assert any("s,2 ignored: scaling_dpi is locked to 120" in r.getMessage()
+                   for r in caplog.records if r.levelno == logging.DEBUG)
+    finally:
+        locked.close()
+        observer.close()
+
+
+def test_settings_scaling_dpi_takes_only_the_offered_dpis_and_respects_the_lock(
+    xvfb_display: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    observer = Display(xvfb_display)
+    offered = XInput(xvfb_display, InputConfig(scaling_dpi_allowed=(96, 120, 144)))
+    locked = XInput(xvfb_display, InputConfig(scaling_dpi=96, scaling_dpi_locked=True,
+                                              scaling_dpi_allowed=(96,)))
+    try:
+        assert offered.handle_message('SETTINGS,{"scaling_dpi": 120}', CONTROLLER) == []
+        assert xft_dpi(observer) == "Xft.dpi:\t120"
+        with caplog.at_level(logging.INFO, logger="selkies_trio.input"):
+            for refused in ('{"scaling_dpi": 100}', '{"scaling_dpi": "144"}',
+                            '{"scaling_dpi": true}'):
+                offered.handle_message("SETTINGS," + refused, CONTROLLER)
+            # The shared desktop is not a viewer's to change.
+            offered.handle_message('SETTINGS,{"scaling_dpi": 144}',
+                                   ClientPermissions.viewer("v"))
+            locked.handle_message('SETTINGS,{"scaling_dpi": 144}', CONTROLLER)
+            # The other keys are the stream's; nothing happens to Xft.dpi.
+            offered.handle_message('SETTINGS,{"framerate": 30}', CONTROLLER)
+        assert xft_dpi(observer) == "Xft.dpi:\t120"
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("scaling_dpi=100 refused: SELKIES_SCALING_DPI allows 96, 120, 144" in m
+                   for m in messages)
+        assert sum("not an integer" in m for m in messages) == 2
+        assert any("scaling_dpi=144 refused: SELKIES_SCALING_DPI is locked to 96" in m
+                   for m in messages)
+    finally:
+        offered.close()
+        locked.close()
         observer.close()
 
 

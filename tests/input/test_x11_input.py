@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from pathlib import Path
@@ -27,6 +28,67 @@ class RecordingPad:
 
     def close(self) -> None:
         pass
+
+
+class UnpluggedPad(RecordingPad):
+    """A virtual gamepad whose device refuses every write and its destruction, as a
+    uinput device does once it is gone (ENODEV). uinput is not available in the test
+    sandbox, so this fake stands in for `UinputGamepad`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def emit(self, events: list[InputEvent]) -> None:
+        raise OSError(errno.ENODEV, "No such device")
+
+    def close(self) -> None:
+        self.closed = True
+        raise OSError(errno.ENODEV, "No such device")
+
+
+def test_a_gamepad_write_failure_takes_down_that_pad_only(
+    xvfb_display: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    made: list[tuple[int, RecordingPad]] = []
+
+    def factory(index: int, name: str) -> RecordingPad:
+        # The first device made for pad 0 is unplugged; every other one works.
+        broken = index == 0 and not any(i == 0 for i, _ in made)
+        made.append((index, UnpluggedPad() if broken else RecordingPad()))
+        return made[-1][1]
+
+    router = GamepadRouter(factory, unavailable_reason=lambda: None)
+    xinput = XInput(xvfb_display, gamepads=router)
+    player2 = ClientPermissions.viewer("p2", slot=2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="selkies_trio.input"):
+            xinput.handle_message("js,c,0,cGFk,4,17", CONTROLLER)
+            xinput.handle_message("js,c,0,cGFk,4,17", player2)
+            for _ in range(3):
+                assert xinput.handle_message("js,b,0,0,1", CONTROLLER) == []
+            xinput.handle_message("js,b,0,0,1", player2)
+            # The controller's keyboard and the other player's pad are untouched.
+            xinput.handle_message("kd,97", CONTROLLER)
+            assert xinput.keyboard.held_keysyms == {97}
+        broken, working = made[0][1], made[1][1]
+        assert isinstance(broken, UnpluggedPad) and broken.closed
+        assert working.emitted == [[(EV_KEY, BTN_SOUTH, 1), (EV_SYN, 0, 0)]]
+        assert router.connected == {1}
+        assert (router.write_failures, router.events_dropped) == (1, 2)
+        failures = [r.getMessage() for r in caplog.records if "gamepad 1" in r.getMessage()]
+        assert len(failures) == 2, failures  # the write, then the destroy
+        assert "writing to its device failed" in failures[0]
+        # Connecting the pad again makes a fresh device.
+        xinput.handle_message("js,c,0,cGFk,4,17", CONTROLLER)
+        xinput.handle_message("js,b,0,0,0", CONTROLLER)
+        index, fresh = made[-1]
+        assert index == 0 and fresh.emitted == [[(EV_KEY, BTN_SOUTH, 0), (EV_SYN, 0, 0)]]
+        assert router.connected == {0, 1}
+    finally:
+        xinput.release_all()
+        xinput.close()
+        router.close()
 
 
 def test_malformed_frames_are_dropped_and_logged(

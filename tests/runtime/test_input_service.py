@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ from selkies_trio.input.config import InputConfig
 from selkies_trio.input.gamepad import GamepadRouter, InputEvent
 from selkies_trio.input.permissions import ClientPermissions, Role
 from selkies_trio.runtime.input_service import InputService
+from selkies_trio.runtime.service import input_config
+from selkies_trio.settings import load_settings
 from tests.input.conftest import XRecorder
 
 XK_SHIFT_L, XK_CONTROL_L = 0xFFE1, 0xFFE3
@@ -164,6 +167,54 @@ async def test_leaving_closes_the_clients_virtual_gamepads(xvfb_display: str) ->
         assert pads[1].closed and not pads[2].closed
         assert router.connected == {2}
         nursery.cancel_scope.cancel()
+
+
+class UnpluggedPad(RecordingPad):
+    """A virtual gamepad whose device refuses writes (ENODEV, as a uinput device that
+    is gone). uinput is not available in the test sandbox, so this fake stands in for
+    `UinputGamepad`."""
+
+    def emit(self, events: list[InputEvent]) -> None:
+        raise OSError(errno.ENODEV, "No such device")
+
+
+async def test_a_gamepad_write_failure_spares_the_display_and_the_others_input(
+    xvfb_display: str,
+) -> None:
+    recorder = XRecorder(xvfb_display)
+    router = GamepadRouter(lambda index, name: UnpluggedPad(), unavailable_reason=lambda: None)
+    service = InputService(xvfb_display, gamepads=router)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            service.add_client(ClientPermissions.viewer("p2", slot=2), ignore)
+            service.add_client(ClientPermissions.controller("ctl"), ignore)
+            # One batch: the failing pad's events between the controller's keys.
+            service.submit_nowait("ctl", "kd,113")
+            service.submit_nowait("p2", "js,c,0,cGFk,4,17")
+            service.submit_nowait("p2", "js,b,0,0,1")
+            service.submit_nowait("ctl", "ku,113")
+            await service.drain()
+            assert service.stats.batches == 1
+            assert await pump_until(recorder, lambda: recorder.typed_text() == "q")
+            assert service.available
+            assert service.stats.connection_losses == 0
+            assert service.stats.dropped_disconnected == 0
+            assert router.write_failures == 1 and router.connected == frozenset()
+            nursery.cancel_scope.cancel()
+    finally:
+        recorder.close()
+
+
+def test_the_input_layer_knows_whether_scaling_dpi_is_locked_and_what_it_offers() -> None:
+    def dpi(*argv: str) -> tuple[int, bool, tuple[int, ...]]:
+        config = input_config(load_settings(list(argv), {}))
+        return config.scaling_dpi, config.scaling_dpi_locked, config.scaling_dpi_allowed
+
+    # One value locks it (seeds/001): `s,` and SETTINGS leave Xft.dpi at 120.
+    assert dpi("--scaling-dpi", "120") == (120, True, (120,))
+    assert dpi("--scaling-dpi", "144,96") == (144, False, (144, 96))
+    assert dpi() == (96, False, (96, 120, 144, 168, 192, 216, 240, 264, 288))
 
 
 async def test_without_a_display_input_is_disabled_not_fatal() -> None:

@@ -4,7 +4,10 @@ announced to every client."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+import pytest
 
 from selkies_trio.input.permissions import ClientPermissions
 from selkies_trio.runtime.media_control import MediaControl, StreamState
@@ -23,12 +26,21 @@ class FakeHub:
         self.keyframes.append(reason)
 
 
-def control(*argv: str, resize_stream: bool = False) -> tuple[MediaControl, FakeHub, list[str]]:
+class FakeAudioHub:
+    def __init__(self) -> None:
+        self.bitrates: list[int] = []
+
+    def set_bitrate(self, bitrate: int) -> None:
+        self.bitrates.append(bitrate)
+
+
+def control(*argv: str, resize_stream: bool = False, audio: FakeAudioHub | None = None
+            ) -> tuple[MediaControl, FakeHub, list[str]]:
     hub = FakeHub()
     announced: list[str] = []
     settings = load_settings(list(argv), {})
     media = MediaControl(hub, settings, StreamState(fps=30, bitrate_kbps=4000, crf=None),
-                         announce=announced.append, resize_stream=resize_stream)
+                         announce=announced.append, resize_stream=resize_stream, audio=audio)
     return media, hub, announced
 
 
@@ -110,3 +122,53 @@ def test_malformed_media_messages_are_dropped() -> None:
     assert media.handles("vb,1") and media.handles("REQUEST_KEYFRAME")
     assert not media.handles("m,1,2,0,0") and not media.handles(b"vb,1")
     assert not media.handles("r,640x480")
+
+
+def test_audio_bitrate_takes_the_highest_offered_value_not_above_the_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    audio = FakeAudioHub()
+    media, _, announced = control("--audio-bitrate", "128000,64000,32000", audio=audio)
+    for request in (100_000, 20_000, 500_000, 128_000):
+        media.handle(f"ab,{request}", CONTROLLER)
+    media.handle("ab,64000", VIEWER)
+    # Nothing offered is as low as 20000: the lowest offered; the last asks for what runs.
+    assert audio.bitrates == [64_000, 32_000, 128_000]
+    assert actions(announced) == ["audio_bitrate,64000", "audio_bitrate,32000",
+                                  "audio_bitrate,128000"]
+    locked = FakeAudioHub()
+    media, _, announced = control("--audio-bitrate", "64000", audio=locked)
+    media.handle("ab,32000", CONTROLLER)
+    assert locked.bitrates == [] and announced == []
+    without_audio, _, announced = control()
+    with caplog.at_level(logging.INFO, logger="selkies_trio.runtime.media_control"):
+        without_audio.handle("ab,64000", CONTROLLER)
+    assert announced == []
+    assert any("audio bitrate 64000 refused: audio is disabled" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_encoder_and_manual_resolution_changes_are_refused_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    media, hub, announced = control(resize_stream=True)
+    change = {"encoder": "openh264enc", "is_manual_resolution_mode": True,
+              "manual_width": 1280, "manual_height": 720, "scaling_dpi": 120}
+    in_force = {"encoder": "x264enc", "is_manual_resolution_mode": False,
+                "manual_width": 0, "manual_height": 0}
+    with caplog.at_level(logging.INFO, logger="selkies_trio.runtime.media_control"):
+        media.handle("SETTINGS," + json.dumps(change), CONTROLLER)
+        refusals = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        # A page repeating the values in force asks for nothing; a viewer's are its own.
+        media.handle("SETTINGS," + json.dumps(in_force), CONTROLLER)
+        media.handle("SETTINGS," + json.dumps(change), VIEWER)
+        assert caplog.records == []
+    assert hub.changes == [] and announced == []
+    assert len(refusals) == 4, refusals
+    assert "SETTINGS encoder='openh264enc' refused: the video encoder is chosen when the " \
+           "server starts (SELKIES_ENCODER)" in refusals[0]
+    for message, key in zip(refusals[1:], ("is_manual_resolution_mode", "manual_width",
+                                           "manual_height"), strict=True):
+        assert message.startswith(f"SETTINGS {key}=")
+        assert "refused: manual resolution is set when the server starts" in message
