@@ -1,4 +1,6 @@
-"""The client's pure modules run in Chromium, and it reconnects after the server restarts."""
+"""The client in Chromium against the synthetic source: its pure modules, reconnecting
+after the server restarts and saying why it disconnected, its input messages (pointer
+lock included), and its sidebar and screen size following role and input-right changes."""
 
 from __future__ import annotations
 
@@ -292,3 +294,179 @@ def test_audio_plays_at_the_latest_after_a_user_gesture(server: Any, browser: An
                           " && client.stats && client.stats.audioBitrate > 0")
     finally:
         strict.close()
+
+
+# Headless Chromium cannot take a real pointer lock: the page is made to believe the
+# video holds it (or no longer does) and is told so, as the browser would.
+FAKE_POINTER_LOCK = """(locked) => {
+  const video = document.getElementById("stream");
+  if (locked) {
+    Object.defineProperty(document, "pointerLockElement", { configurable: true, get: () => video });
+  } else {
+    delete document.pointerLockElement;
+  }
+  document.dispatchEvent(new Event("pointerlockchange"));
+}"""
+
+POINTER_MESSAGES = "() => window.tapped.filter(([, text]) => /^m2?,/.test(text))"
+
+
+def test_under_pointer_lock_buttons_and_wheel_do_not_move_the_pointer(server: Any, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        wait_client(page, "client.connectionState === 'connected' && client.remoteSize"
+                          " && client.input.enabled")
+        box = page.locator("#stream").bounding_box()
+        # The last absolute position the client knows before the lock.
+        page.mouse.move(box["x"] + 20, box["y"] + 20)
+        page.evaluate(TAP)
+        page.evaluate(FAKE_POINTER_LOCK, True)
+        page.mouse.down()
+        page.mouse.up()
+        page.mouse.wheel(0, 100)
+        page.wait_for_function(f"() => ({POINTER_MESSAGES})().length >= 4", timeout=10000)
+        tapped = page.evaluate("() => window.tapped")
+        assert tapped[0] == ["input", "p,1"]
+        pointer = page.evaluate(POINTER_MESSAGES)
+        # Relative and without motion: the pointer stays where the lock moved it.
+        assert [text.split(",")[:5] for _label, text in pointer] == [
+            ["m2", "0", "0", "1", "0"], ["m2", "0", "0", "0", "0"],
+            ["m2", "0", "0", "16", "1"], ["m2", "0", "0", "0", "0"],
+        ]
+        assert [label for label, _text in pointer] == ["input"] * 4
+
+        # Unlocked, a click is at an absolute position again.
+        page.evaluate(FAKE_POINTER_LOCK, False)
+        page.evaluate(TAP)
+        page.mouse.click(box["x"] + 30, box["y"] + 30)
+        page.wait_for_function(f"() => ({POINTER_MESSAGES})().length >= 2", timeout=10000)
+        assert all(text.startswith("m,") for _label, text in page.evaluate(POINTER_MESSAGES))
+    finally:
+        page.close()
+
+
+# The peer connection reports a failure, as after losing the network.
+FAKE_MEDIA_FAILURE = """() => {
+  const pc = window.selkiesClient.pc;
+  Object.defineProperty(pc, "connectionState", { configurable: true, get: () => "failed" });
+  pc.dispatchEvent(new Event("connectionstatechange"));
+}"""
+
+RECONNECTING_STATUS = "client.connectionState === 'reconnecting' && client.status"
+
+
+def test_disconnect_reasons_are_the_real_ones_and_never_stale(server: Any, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        wait_client(page, "client.connectionState === 'connected'")
+        # An ERROR the server sent earlier in this session; it explains nothing that follows.
+        page.evaluate("() => window.selkiesClient.signalling.dispatchEvent("
+                      "new CustomEvent('error', { detail: 'stale complaint' }))")
+        page.evaluate(FAKE_MEDIA_FAILURE)
+        status = wait_client(page, RECONNECTING_STATUS)
+        assert status == "disconnected (media connection failed); reconnecting in 1 s"
+
+        wait_client(page, "client.connectionState === 'connected'")
+        assert page.evaluate("() => window.selkiesClient.lastError") is None
+        # An unrelated disconnect later: the old ERROR text is not offered as its reason.
+        page.evaluate("() => window.selkiesClient.signalling.socket.close(3000)")
+        status = wait_client(page, RECONNECTING_STATUS)
+        assert status.startswith("disconnected (") and "stale complaint" not in status
+    finally:
+        page.close()
+
+
+# Hands the signalling socket's handler a frame as if the server had sent it.
+SIGNALLING_FRAME = """(text) => window.selkiesClient.signalling.socket.dispatchEvent(
+  new MessageEvent("message", { data: text }))"""
+
+
+def test_a_malformed_role_update_frame_is_ignored_with_a_warning(server: Any, browser: Any) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(server.url + "/")
+        wait_client(page, "client.connectionState === 'connected'")
+        with page.expect_console_message(
+            lambda message: message.type == "warning" and "ROLE_UPDATE" in message.text,
+            timeout=10000,
+        ):
+            page.evaluate(SIGNALLING_FRAME, "ROLE_UPDATE {not json")
+        # The handler still works for the next frame.
+        page.evaluate(SIGNALLING_FRAME, 'ROLE_UPDATE {"role": "viewer", "slot": null}')
+        assert page.evaluate("() => window.selkiesClient.tokenRole") == {"role": "viewer", "slot": None}
+        assert errors == []
+        assert page.evaluate("() => window.selkiesClient.connectionState") == "connected"
+    finally:
+        page.close()
+
+
+CONTROLLER_CONTROLS = ("#section-video", "#section-screen", "#section-sharing", "#pointer-lock",
+                       "#clipboard-send")
+VIEWER_CONNECTED = ("client.connectionState === 'connected' && client.serverSettings"
+                    " && client.channels.get('input')?.readyState === 'open'")
+# A token change, in the server's order: mk_access first, then role_update.
+PROMOTE = ["mk_access,1", 'role_update,{"role": "controller", "slot": 1}']
+DEMOTE = ["mk_access,0", 'role_update,{"role": "viewer", "slot": null}']
+
+
+def tell(page: Any, *actions: str) -> None:
+    """Feeds `system` actions to the page as if the server had sent them."""
+    for action in actions:
+        page.evaluate(INJECT, {"type": "system", "data": {"action": action}})
+
+
+def test_the_sidebar_follows_the_role_both_ways(server: Any, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/#shared")
+        wait_client(page, VIEWER_CONNECTED)
+        for control in CONTROLLER_CONTROLS:
+            assert page.locator(control).is_hidden(), control
+        tell(page, *PROMOTE)
+        assert page.locator("#role").text_content() == "controller"
+        for control in CONTROLLER_CONTROLS:
+            assert page.locator(control).is_visible(), control
+        tell(page, *DEMOTE)
+        assert page.locator("#role").text_content() == "viewer (view only)"
+        for control in [*CONTROLLER_CONTROLS, "#section-gamepads"]:
+            assert page.locator(control).is_hidden(), control
+    finally:
+        page.close()
+
+
+def test_a_viewer_promoted_to_controller_sizes_the_screen_to_its_window(server: Any, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 900, "height": 600})
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/#shared")
+        wait_client(page, VIEWER_CONNECTED)
+        page.evaluate(TAP)
+        tell(page, *PROMOTE)
+        width, height = page.evaluate("() => [document.getElementById('stage').clientWidth,"
+                                      " document.getElementById('stage').clientHeight]")
+        sent = [text for _label, text in page.evaluate("() => window.tapped")]
+        assert sent == [f"r,{width // 2 * 2}x{height // 2 * 2}", "s,1"]
+    finally:
+        context.close()
+
+
+def test_send_to_desktop_shows_only_with_mouse_and_keyboard(server: Any, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        wait_client(page, VIEWER_CONNECTED)
+        assert page.locator("#clipboard-send").is_visible()
+        # Another client took exclusive mouse and keyboard: the button could not reach the desktop.
+        tell(page, "mk_access,0")
+        assert page.locator("#clipboard-send").is_hidden()
+        assert page.locator("#pointer-lock").is_hidden()
+        assert page.locator("#section-video").is_visible()
+        tell(page, "mk_access,1")
+        assert page.locator("#clipboard-send").is_visible()
+        assert page.locator("#pointer-lock").is_visible()
+    finally:
+        page.close()

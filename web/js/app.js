@@ -39,6 +39,8 @@ const state = {
   serverStats: null,
   requestedSize: null,
   serverClipboard: null,
+  // Desktop clipboard text the browser's clipboard has not taken yet (it needs focus).
+  clipboardToWrite: null,
   source: null,
   mkAccess: role.client_type === "controller",
   sent: { input: 0, pointer: 0 },
@@ -90,7 +92,16 @@ function sendClipboard(text) {
   return ok;
 }
 
-const input = new InputCapture({ video, sink: document.getElementById("keyboard-sink"), send: sendInput, sendPointer });
+const input = new InputCapture({
+  video,
+  sink: document.getElementById("keyboard-sink"),
+  send: sendInput,
+  sendPointer,
+  // A paste goes to the desktop's clipboard first, so its application pastes the same text.
+  setDesktopClipboard: (text) => {
+    if (text !== state.lastClipboardSent) sendClipboard(text);
+  },
+});
 const gamepads = new GamepadBridge(sendInput);
 const sampler = new StatsSampler();
 const clipboardReceiver = new ClipboardReceiver();
@@ -107,6 +118,7 @@ const dashboard = new Dashboard(document.getElementById("sidebar"), {
   },
 });
 dashboard.setRole(role);
+dashboard.setInputAccess(state.mkAccess);
 state.dashboard = dashboard;
 
 function setStatus(text, connectionState) {
@@ -126,6 +138,7 @@ function updateInputRights() {
   const capture = open && state.mkAccess;
   const wasEnabled = input.enabled;
   input.setEnabled(capture);
+  dashboard.setInputAccess(state.mkAccess);
   // A fresh connection takes the keyboard unless the user is typing somewhere else.
   if (capture && !wasEnabled && document.activeElement === document.body) input.focus();
   gamepads.setEnabled(open && role.client_slot !== -1);
@@ -156,6 +169,14 @@ function sendResize() {
   }
 }
 
+// Asks again even for the size asked for last: while this client could not resize,
+// another controller may have changed the screen.
+function followWindowSize() {
+  if (!state.serverSettings) return;
+  state.requestedSize = null;
+  sendResize();
+}
+
 let resizeTimer = null;
 function scheduleResize() {
   clearTimeout(resizeTimer);
@@ -183,23 +204,36 @@ async function receiveClipboard(type, data) {
   if (!complete || complete.text === undefined) return;
   state.serverClipboard = complete.text;
   state.lastClipboardSent = complete.text;
+  state.clipboardToWrite = complete.text;
   dashboard.setClipboard(complete.text);
   notify();
-  if (document.hasFocus()) {
-    try {
-      await navigator.clipboard.writeText(complete.text);
-    } catch {
-      // The user has not allowed clipboard writes; the sidebar box still shows it.
-    }
+  await writeBrowserClipboard();
+}
+
+// Browsers let a page write the clipboard only while it has focus: the text waits
+// for the focus to come back (see the focus handler) instead of being lost.
+async function writeBrowserClipboard() {
+  const text = state.clipboardToWrite;
+  if (text === null || !document.hasFocus() || !navigator.clipboard?.writeText) return;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // Not allowed (yet): kept for the next focus; the sidebar box shows it meanwhile.
+    return;
   }
+  // A newer desktop copy that arrived meanwhile is still to be written.
+  if (state.clipboardToWrite === text) state.clipboardToWrite = null;
+  notify();
 }
 
 function onSystem(action) {
   const [name, ...rest] = String(action).split(",");
   const value = rest.join(",");
   if (name === "mk_access") {
+    const regained = value === "1" && !state.mkAccess;
     state.mkAccess = value === "1";
     updateInputRights();
+    if (regained) followWindowSize();
   } else if (name === "video_source") {
     state.source = value;
     dashboard.setSource(value);
@@ -213,15 +247,15 @@ function onSystem(action) {
     } catch {
       return;
     }
+    const wasController = role.client_type === "controller";
     Object.assign(role, {
       client_type: update.role === "controller" ? "controller" : "viewer",
       client_slot: Number.isInteger(update.slot) ? update.slot : -1,
     });
-    // setRole decides what is view-only; the sections are then rebuilt from scratch.
-    dashboard.setRole(role);
-    if (state.serverSettings) dashboard.applyServerSettings(state.serverSettings);
     dashboard.setRole(role);
     updateInputRights();
+    // The X screen follows a controller's window; mk_access may come before or after.
+    if (!wasController && role.client_type === "controller") followWindowSize();
   } else if (name in LIVE_SETTINGS) {
     // A controller changed the shared stream: every sidebar shows the value in force.
     const setting = LIVE_SETTINGS[name];
@@ -247,7 +281,6 @@ function onInputMessage(channel, raw) {
     case "server_settings":
       state.serverSettings = data;
       dashboard.applyServerSettings(data);
-      dashboard.setRole(role);
       sendResize();
       break;
     case "ping":
@@ -408,14 +441,16 @@ function start() {
     clearTimeout(disconnectedTimer);
     if (pc.connectionState === "connected") {
       state.attempts = 0;
+      // An ERROR from before this connection explains none of its later troubles.
+      state.lastError = null;
       setStatus("connected", "connected");
       startStats();
     } else if (pc.connectionState === "failed") {
       setStatus("media connection failed", "failed");
-      signalling.close();
+      signalling.close("media connection failed");
     } else if (pc.connectionState === "disconnected") {
       setStatus("media connection interrupted", "connecting");
-      disconnectedTimer = setTimeout(() => signalling.close(), DISCONNECTED_GRACE_MS);
+      disconnectedTimer = setTimeout(() => signalling.close("media connection lost"), DISCONNECTED_GRACE_MS);
     }
   });
 
@@ -423,6 +458,8 @@ function start() {
   if (token) meta.client_token = token;
   const signalling = new Signalling(signallingUrl(window.location), meta);
   state.signalling = signalling;
+  // Errors belong to one signalling connection.
+  state.lastError = null;
   signalling.addEventListener("session", () => setStatus("negotiating", "connecting"));
   signalling.addEventListener("message", (event) => {
     onSignal(event.detail).catch((error) => setStatus(`negotiation failed: ${error.message}`, "failed"));
@@ -445,7 +482,8 @@ function start() {
     // Back off 1, 2, 4 ... 30 s so a restarting server is not hammered.
     const delay = Math.min(MAX_BACKOFF_S, 2 ** state.attempts);
     state.attempts += 1;
-    const why = closeReason(event.detail, state.lastError);
+    // Closed by us (media failure): our reason, not our own close frame's "bye".
+    const why = event.detail.localReason ?? closeReason(event.detail, state.lastError);
     setStatus(`disconnected (${why}); reconnecting in ${delay} s`, "reconnecting");
     setTimeout(start, delay * 1000);
   });
@@ -469,8 +507,13 @@ window.addEventListener("message", (event) => {
   }
 });
 
-// The browser clipboard follows into the desktop when the user has allowed reading it.
+// Back in the page: a desktop copy made meanwhile reaches the browser clipboard; else
+// the browser clipboard follows into the desktop when the user has allowed reading
+// it (without that permission, a paste into the desktop carries it: see InputCapture).
 window.addEventListener("focus", async () => {
+  await writeBrowserClipboard();
+  // Writing was refused: sending the browser's clipboard would overwrite the desktop's newer copy.
+  if (state.clipboardToWrite !== null) return;
   if (!state.mkAccess || !navigator.clipboard?.readText) return;
   try {
     const permission = await navigator.permissions.query({ name: "clipboard-read" });

@@ -33,6 +33,11 @@ const SECTION_SWITCHES = {
 };
 // Sections a view-only client has no use for.
 const CONTROLLER_ONLY = ["section-video", "section-screen", "section-audio", "section-other", "section-sharing", "pointer-lock"];
+// Controls that act through mouse and keyboard rights (`mk_access`): without them
+// they would do nothing.
+const NEED_INPUT_ACCESS = ["pointer-lock", "clipboard-send"];
+// Sections holding generated settings, shown only when they have some.
+const SETTINGS_GROUPS = ["video", "screen", "audio", "other"];
 const SHARE_ROLES = [
   ["enable_shared", "shared", "View only"],
   ["enable_player2", "player2", "Player 2"],
@@ -72,6 +77,8 @@ export class Dashboard {
     this.root = root;
     this.actions = actions;
     this.viewOnly = false;
+    this.hasGamepadSlot = true;
+    this.inputAccess = false;
     this.settings = null;
     this.$ = (id) => document.getElementById(id);
     this.#wire();
@@ -88,16 +95,46 @@ export class Dashboard {
     });
   }
 
+  // The role can change on a live connection (role_update): the sidebar follows it
+  // both ways.
   setRole(role) {
     this.viewOnly = role.client_type !== "controller";
+    this.hasGamepadSlot = role.client_slot !== -1;
     const name = role.client_slot === -1 ? "viewer (view only)"
       : role.client_type === "controller" ? "controller" : `player ${role.client_slot}`;
     this.$("role").textContent = name;
     document.body.classList.toggle("view-only", role.client_slot === -1);
-    for (const id of CONTROLLER_ONLY) this.$(id).hidden ||= this.viewOnly;
-    this.$("clipboard-send").hidden = this.viewOnly;
     this.$("clipboard-text").readOnly = this.viewOnly;
-    this.$("section-gamepads").hidden ||= role.client_slot === -1;
+    this.#showSections();
+  }
+
+  // Whether this client may use mouse and keyboard now (`mk_access`).
+  setInputAccess(granted) {
+    this.inputAccess = granted;
+    this.#showSections();
+  }
+
+  // Every control's visibility, from scratch, from everything that decides it: the
+  // server's ui_* switches and capabilities, what the settings and sharing lists
+  // hold, the role and the input rights.
+  #showSections() {
+    const settings = this.settings ?? {};
+    const value = (name, fallback) => (settings[name] ? settings[name].value : fallback);
+    const shown = new Map(["section-other", "pointer-lock", "clipboard-send"].map((id) => [id, true]));
+    for (const [id, name] of Object.entries(SECTION_SWITCHES)) shown.set(id, Boolean(value(name, true)));
+    const hide = (id) => shown.set(id, false);
+    for (const group of SETTINGS_GROUPS) {
+      if (!this.$(`settings-${group}`).children.length) hide(`section-${group}`);
+    }
+    if (!this.$("sharing-links").children.length) hide("section-sharing");
+    if (!value("clipboard_enabled", true)) hide("section-clipboard");
+    if (!value("gamepad_enabled", true) || !this.hasGamepadSlot) hide("section-gamepads");
+    if (this.viewOnly) {
+      CONTROLLER_ONLY.forEach(hide);
+      hide("clipboard-send");
+    }
+    if (!this.inputAccess) NEED_INPUT_ACCESS.forEach(hide);
+    for (const [id, visible] of shown) this.$(id).hidden = !visible;
   }
 
   setSettingValue(name, value) {
@@ -126,19 +163,14 @@ export class Dashboard {
     document.title = title;
     this.$("logo").hidden = !value("ui_show_logo", true);
     document.body.classList.toggle("no-sidebar", !value("ui_show_sidebar", true));
-    for (const [id, name] of Object.entries(SECTION_SWITCHES)) {
-      this.$(id).hidden = !value(name, true);
-    }
     this.#buildSettings(settings);
     this.#buildSharing(settings);
-    if (this.viewOnly) for (const id of CONTROLLER_ONLY) this.$(id).hidden = true;
-    if (!value("clipboard_enabled", true)) this.$("section-clipboard").hidden = true;
-    if (!value("gamepad_enabled", true)) this.$("section-gamepads").hidden = true;
+    this.#showSections();
   }
 
   #buildSettings(settings) {
     const lists = {};
-    for (const group of ["video", "screen", "audio", "other"]) {
+    for (const group of SETTINGS_GROUPS) {
       lists[group] = this.$(`settings-${group}`);
       lists[group].replaceChildren();
     }
@@ -146,12 +178,6 @@ export class Dashboard {
       if (!entry || entry.locked || NOT_SETTINGS.some((pattern) => pattern.test(name))) continue;
       const control = this.#control(name, entry);
       if (control) lists[groupOf(name)].append(control);
-    }
-    for (const group of ["video", "screen", "audio", "other"]) {
-      const section = this.$(`section-${group}`);
-      // "other" has no ui_* switch of its own: it shows whenever it has something.
-      const switchedOff = group !== "other" && section.hidden;
-      section.hidden = switchedOff || !lists[group].children.length;
     }
   }
 
@@ -211,10 +237,7 @@ export class Dashboard {
     const list = this.$("sharing-links");
     list.replaceChildren();
     const enabled = (name) => !settings[name] || settings[name].value !== false;
-    if (!enabled("enable_sharing")) {
-      this.$("section-sharing").hidden = true;
-      return;
-    }
+    if (!enabled("enable_sharing")) return;
     for (const [flag, role, caption] of SHARE_ROLES) {
       if (!enabled(flag)) continue;
       const link = sharingLink(window.location, role);
@@ -225,7 +248,6 @@ export class Dashboard {
       item.append(anchor, copy);
       list.append(item);
     }
-    if (!list.children.length) this.$("section-sharing").hidden = true;
   }
 
   showStats(sample, latencyMs) {

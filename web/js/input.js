@@ -21,14 +21,19 @@ const ORDERED_AFTER_EDGE_MS = 250;
 const HELD_KEYS_HEARTBEAT_MS = 1000;
 // Windows sends the ControlLeft of an AltGr press this close before the AltRight.
 const FAKE_CONTROL_MS = 5;
+// Browsers fire the paste event while handling the shortcut's keydown; this only
+// bounds how long keys wait if one does not come.
+const PASTE_EVENT_WAIT_MS = 250;
 
 export class InputCapture {
-  // send(text): the `input` channel; sendPointer(text): the `pointer` channel.
-  constructor({ video, sink, send, sendPointer }) {
+  // send(text): the `input` channel; sendPointer(text): the `pointer` channel;
+  // setDesktopClipboard(text): text the user pasted, for the desktop's clipboard.
+  constructor({ video, sink, send, sendPointer, setDesktopClipboard }) {
     this.video = video;
     this.sink = sink;
     this.send = send;
     this.sendPointer = sendPointer;
+    this.setDesktopClipboard = setDesktopClipboard;
     this.enabled = false;
     this.mask = 0;
     this.seq = 0;
@@ -42,6 +47,9 @@ export class InputCapture {
     this.lastKeyTime = -Infinity;
     this.lastKeyCode = "";
     this.touch = null;
+    // Keyboard messages held back from a paste shortcut until its paste event, or null.
+    this.keysAwaitingPaste = null;
+    this.pasteTimer = null;
     this.counters = { pointer: 0, keyboard: 0 };
     this.heartbeat = null;
     this.abort = new AbortController();
@@ -88,6 +96,7 @@ export class InputCapture {
   }
 
   releaseAll() {
+    this.#flushKeysAwaitingPaste();
     if (this.mask !== 0) {
       this.mask = 0;
       this.#sendPointerState(true);
@@ -99,28 +108,35 @@ export class InputCapture {
   destroy() {
     this.abort.abort();
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    clearTimeout(this.pasteTimer);
   }
 
   #emit(text, kind, onPointerChannel = false) {
     this.counters[kind] += 1;
-    if (onPointerChannel) this.sendPointer(text);
+    if (kind === "keyboard" && this.keysAwaitingPaste !== null) this.keysAwaitingPaste.push(text);
+    else if (onPointerChannel) this.sendPointer(text);
     else this.send(text);
   }
 
   #sendPointerState(edge, scroll = 0, extraMask = 0) {
     const now = performance.now();
     if (edge) this.lastEdge = now;
-    this.seq += 1;
     const mask = this.mask | extraMask;
-    const { x, y } = this.position;
     const ordered = edge || this.mask !== 0 || now - this.lastEdge < ORDERED_AFTER_EDGE_MS;
-    this.#emit(`m,${x},${y},${mask},${scroll},${this.seq}`, "pointer", !ordered);
+    // Under pointer lock the server moves the pointer by deltas only: the absolute
+    // position known here is the one from before the lock and would jump it back.
+    if (this.pointerLocked) this.#emitPointer("m2", 0, 0, mask, scroll, ordered);
+    else this.#emitPointer("m", this.position.x, this.position.y, mask, scroll, ordered);
   }
 
   #sendRelative(dx, dy) {
-    this.seq += 1;
     const ordered = this.mask !== 0 || performance.now() - this.lastEdge < ORDERED_AFTER_EDGE_MS;
-    this.#emit(`m2,${dx},${dy},${this.mask},0,${this.seq}`, "pointer", !ordered);
+    this.#emitPointer("m2", dx, dy, this.mask, 0, ordered);
+  }
+
+  #emitPointer(verb, x, y, mask, scroll, ordered) {
+    this.seq += 1;
+    this.#emit(`${verb},${x},${y},${mask},${scroll},${this.seq}`, "pointer", !ordered);
   }
 
   #track(event) {
@@ -153,6 +169,7 @@ export class InputCapture {
     sink.addEventListener("compositionstart", () => { this.composing = true; }, options);
     sink.addEventListener("compositionend", (event) => this.#onCompositionEnd(event), options);
     sink.addEventListener("input", (event) => this.#onInput(event), options);
+    sink.addEventListener("paste", (event) => this.#onPaste(event), options);
     window.addEventListener("blur", () => {
       if (this.enabled) this.releaseAll();
     }, options);
@@ -184,7 +201,7 @@ export class InputCapture {
     const bit = BUTTON_BITS[event.button];
     if (bit === undefined) return;
     if (pressed) {
-      this.#track(event);
+      if (!this.pointerLocked) this.#track(event);
       event.preventDefault();
       this.mask |= 1 << bit;
     } else {
@@ -265,7 +282,11 @@ export class InputCapture {
       const keysym = keysymForKeyEvent(event);
       // Dead keys and IME keys: let the browser compose; the text arrives as input.
       if (keysym === null) return;
-      event.preventDefault();
+      // A cancelled paste shortcut fires no paste event: let the browser have it, and
+      // hold the keys back until the pasted text is on its way to the desktop
+      // clipboard, so that the application there pastes this text.
+      if (isPasteShortcut(event)) this.#holdKeysForPaste();
+      else event.preventDefault();
       if (keysym === XK_ISO_LEVEL3_SHIFT && previousCode === "ControlLeft"
           && event.timeStamp - previousTime < FAKE_CONTROL_MS) {
         this.#dropFakeControl();
@@ -292,8 +313,35 @@ export class InputCapture {
     }
   }
 
+  // Keys held back for a paste are not down on the desktop yet.
   #sendHeldKeys() {
-    if (this.heldKeys.size) this.send(`kh,${[...this.heldKeys.values()].join(",")}`);
+    if (!this.heldKeys.size || this.keysAwaitingPaste !== null) return;
+    this.send(`kh,${[...this.heldKeys.values()].join(",")}`);
+  }
+
+  #holdKeysForPaste() {
+    if (this.keysAwaitingPaste !== null) return;
+    this.keysAwaitingPaste = [];
+    this.pasteTimer = setTimeout(() => this.#flushKeysAwaitingPaste(), PASTE_EVENT_WAIT_MS);
+  }
+
+  #flushKeysAwaitingPaste() {
+    const keys = this.keysAwaitingPaste;
+    if (keys === null) return;
+    this.keysAwaitingPaste = null;
+    clearTimeout(this.pasteTimer);
+    for (const text of keys) this.send(text);
+  }
+
+  // A paste (shortcut or browser menu) while the desktop has the keyboard: the text
+  // becomes the desktop's clipboard. This needs no clipboard-read permission.
+  #onPaste(event) {
+    if (!this.enabled) return;
+    // Not into the hidden textarea, where it would be typed as input.
+    event.preventDefault();
+    const text = event.clipboardData?.getData("text/plain") ?? "";
+    if (text) this.setDesktopClipboard?.(text);
+    this.#flushKeysAwaitingPaste();
   }
 
   #typeText(text) {
@@ -321,4 +369,14 @@ export class InputCapture {
     }
     this.sink.value = "";
   }
+}
+
+// Ctrl+V (Cmd+V on a Mac) or Shift+Insert. V is matched by the character on
+// Latin layouts (Dvorak moves it) and by the key's place on the others.
+function isPasteShortcut(event) {
+  if (event.altKey) return false;
+  if (event.shiftKey && !event.ctrlKey && !event.metaKey) return event.key === "Insert";
+  if (!event.ctrlKey && !event.metaKey) return false;
+  const latin = /^[a-z]$/i.test(event.key);
+  return latin ? event.key.toLowerCase() === "v" : event.code === "KeyV";
 }

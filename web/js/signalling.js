@@ -46,6 +46,8 @@ export class Signalling extends EventTarget {
     this.meta = meta;
     this.serverId = null;
     this.socket = null;
+    // Why this side closed, for the user: the close frame only says that it did.
+    this.localReason = null;
   }
 
   connect() {
@@ -56,7 +58,8 @@ export class Signalling extends EventTarget {
     });
     socket.addEventListener("message", (event) => this.#onFrame(String(event.data)));
     socket.addEventListener("close", (event) => {
-      this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code, reason: event.reason } }));
+      const detail = { code: event.code, reason: event.reason, localReason: this.localReason };
+      this.dispatchEvent(new CustomEvent("close", { detail }));
     });
   }
 
@@ -75,7 +78,14 @@ export class Signalling extends EventTarget {
       return;
     }
     if (frame.startsWith("ROLE_UPDATE ")) {
-      this.dispatchEvent(new CustomEvent("role", { detail: JSON.parse(frame.slice(12)) }));
+      let update;
+      try {
+        update = JSON.parse(frame.slice("ROLE_UPDATE ".length));
+      } catch (error) {
+        console.warn("ignoring a malformed ROLE_UPDATE frame:", error.message);
+        return;
+      }
+      this.dispatchEvent(new CustomEvent("role", { detail: update }));
       return;
     }
     const space = frame.indexOf(" ");
@@ -95,7 +105,9 @@ export class Signalling extends EventTarget {
     }
   }
 
-  close() {
+  // `why` becomes the close event's `localReason`.
+  close(why) {
+    this.localReason = why ?? null;
     this.socket?.close(1000, "bye");
   }
 }
