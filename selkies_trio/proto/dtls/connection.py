@@ -68,7 +68,14 @@ from .events import (
 )
 from .extensions import NamedGroup, SignatureScheme, SrtpProfile
 from .flight import FlightItem, OutgoingChangeCipherSpec, OutgoingMessage, RecordWriter, pack_flight
-from .handshake import HandshakeMessage, HandshakeType, Reassembler, parse_fragments_untrusted
+from .handshake import (
+    HANDSHAKE_HEADER_LENGTH,
+    HandshakeMessage,
+    HandshakeType,
+    Reassembler,
+    parse_fragments_untrusted,
+    split_message,
+)
 from .hello import (
     ClientHelloPolicy,
     NegotiatedHello,
@@ -205,6 +212,7 @@ class DtlsConnection:
         self._client_random = b""
         self._server_random = b""
         self._hello_verify_count = 0
+        self._client_hello_record_sequence = 0
         self._negotiated: NegotiatedHello | None = None
         self._key_share: KeyShare | None = None
         self._peer_public_key: ec.EllipticCurvePublicKey | None = None
@@ -360,7 +368,7 @@ class DtlsConnection:
         replay.mark(record.sequence_number)
         stale = record.epoch < self._read_epoch
         if record.content_type == ContentType.HANDSHAKE:
-            self._receive_handshake_record(plaintext, now)
+            self._receive_handshake_record(plaintext, now, record.sequence_number)
         elif stale:
             # Old-epoch alerts and data could be forged by anyone once keys are in use.
             self.dropped_records += 1
@@ -455,13 +463,15 @@ class DtlsConnection:
 
     # ----------------------------------------------------------------- handshake
 
-    def _receive_handshake_record(self, plaintext: bytes, now: float) -> None:
+    def _receive_handshake_record(self, plaintext: bytes, now: float, sequence: int) -> None:
         try:
             fragments = parse_fragments_untrusted(plaintext)
         except DtlsDecodeError:
             self.dropped_records += 1
             return
         for fragment in fragments:
+            if fragment.msg_type == HandshakeType.CLIENT_HELLO:
+                self._client_hello_record_sequence = sequence
             # A stateless server follows whichever ClientHello the client is on.
             if (
                 self._step is _Step.CLIENT_HELLO
@@ -633,7 +643,12 @@ class DtlsConnection:
             reply = HandshakeMessage(
                 HandshakeType.HELLO_VERIFY_REQUEST, message.message_seq, request.encode()
             )
-            self._outgoing.extend(pack_flight([OutgoingMessage(reply, 0)], self._writer, self.mtu))
+            # 4.2.1: its record sequence number is the ClientHello's, so that repeated
+            # HelloVerifyRequests need no state to be numbered apart.
+            whole, _ = split_message(reply, 0, len(reply.body) + HANDSHAKE_HEADER_LENGTH)
+            self._outgoing.append(self._writer.seal_at(
+                ContentType.HANDSHAKE, 0, whole, self._client_hello_record_sequence
+            ))
             return
         self._deadline = now + self._handshake_timeout
         self._negotiated = negotiate_client_hello(self._policy, hello)

@@ -53,10 +53,14 @@ class RecordWriter:
         return RECORD_HEADER_LENGTH + expansion
 
     def seal(self, content_type: int, epoch: int, payload: bytes) -> bytes:
-        sequence_number = self._next_sequence[epoch]
+        return self.seal_at(content_type, epoch, payload, self._next_sequence[epoch])
+
+    def seal_at(self, content_type: int, epoch: int, payload: bytes, sequence_number: int) -> bytes:
+        """Seal with a given record sequence number (a HelloVerifyRequest takes its
+        ClientHello's); later records of the epoch still number upwards from it."""
         if sequence_number > MAX_SEQUENCE_NUMBER:
             raise LocalProtocolError("record sequence numbers exhausted for this epoch")
-        self._next_sequence[epoch] = sequence_number + 1
+        self._next_sequence[epoch] = max(self._next_sequence[epoch], sequence_number + 1)
         protection = self._protection[epoch]
         if protection is not None:
             payload = protection.encrypt(content_type, DTLS_1_2, epoch, sequence_number, payload)

@@ -125,6 +125,19 @@ def test_first_server_reply_is_a_stateless_hello_verify_request(
     [fragment] = parse_fragments_untrusted(record.fragment)
     assert fragment.msg_type == HandshakeType.HELLO_VERIFY_REQUEST
     assert link.server.get_timer() is None  # nothing to retransmit: no state kept
+    # RFC 6347 4.2.1: the record sequence number is the ClientHello's.
+    [client_record] = parse_datagram_untrusted(hello)
+    assert record.sequence_number == client_record.sequence_number
+    # The client resends its ClientHello (with higher record numbers); the third copy
+    # reaches the server and gets the HelloVerifyRequest again, numbered like it.
+    for resend_at in (5.0, 15.0, 35.0):
+        link.client.handle_timer(resend_at)
+        [again] = link.client.datagrams_to_send(resend_at)
+    [client_record] = parse_datagram_untrusted(again)
+    assert client_record.sequence_number == 3
+    link.server.receive_datagram_untrusted(again, 35.0)
+    [reply] = link.server.datagrams_to_send(35.0)
+    assert parse_datagram_untrusted(reply)[0].sequence_number == client_record.sequence_number
 
 
 def _split_handshake_records(datagram: bytes) -> list[bytes]:
