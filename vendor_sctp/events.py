@@ -25,7 +25,8 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class IncomingStreamsReset:
-    """The peer reset these streams of its outbound direction (RFC 6525 section 5.2.2)."""
+    """The peer reset these streams of its outbound direction (RFC 6525 section 5.2.2);
+    an empty tuple means all of them."""
 
     stream_ids: tuple[int, ...]
 

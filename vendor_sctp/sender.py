@@ -166,7 +166,7 @@ class Sender:
     def reset_outgoing_ssn(self, stream_ids: tuple[int, ...]) -> None:
         """RFC 6525 section 5.1.2: after a successful reset, SSNs of these streams restart at 0.
         Queued messages hold no SSN yet (see `_assign_tsns`), so nothing needs renumbering."""
-        for sid in stream_ids:
+        for sid in stream_ids or tuple(self._next_ssn):  # none listed: all (RFC 6525 4.1)
             self._next_ssn[sid] = 0
 
     def last_assigned_tsn(self) -> int:

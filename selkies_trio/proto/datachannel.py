@@ -433,7 +433,8 @@ class DataChannelEndpoint:
         elif isinstance(event, sctp_events.MessageReceived):
             self._on_message(event.stream_id, event.ppid, event.data)
         elif isinstance(event, sctp_events.IncomingStreamsReset):
-            for stream_id in event.stream_ids:
+            # An empty list is every stream (RFC 6525 section 4.1).
+            for stream_id in event.stream_ids or tuple(self.channels):
                 self._unusable_ids.discard(stream_id)
                 found = self.channels.get(stream_id)
                 if found is None:
@@ -445,7 +446,7 @@ class DataChannelEndpoint:
                     found.state = ChannelState.CLOSING
                     self._reset_outgoing(found)
         elif isinstance(event, sctp_events.OutgoingStreamsReset):
-            for stream_id in event.stream_ids:
+            for stream_id in event.stream_ids or tuple(self.channels):
                 found = self.channels.get(stream_id)
                 if found is None:
                     continue

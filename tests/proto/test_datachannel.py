@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -169,6 +171,31 @@ def test_close_by_stream_reset_frees_the_id_and_reopen_works() -> None:
     pair.run_until(lambda: again.state is ChannelState.OPEN)
     pair.client.send(again.id, "after reopen", pair.now)
     pair.run_until(lambda: pair.messages("server", again.id) == ["after reopen"])
+
+
+def test_a_reset_of_every_stream_closes_every_channel_on_both_sides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # RFC 6525 4.1: an Outgoing SSN Reset Request that lists no stream resets them all
+    # (usrsctp can send one; we never do, so the client is made to here).
+    pair = EndpointPair()
+    pair.connect()
+    channels = [pair.client.create_channel(label) for label in ("one", "two")]
+    pair.run_until(lambda: all(c.state is ChannelState.OPEN for c in channels)
+                   and len(pair.opened("server")) == 2)
+    start_request = StreamReconfiguration.start_request
+
+    def every_stream(self: StreamReconfiguration, *args: Any) -> OutgoingSsnResetRequest:
+        request = start_request(self, *args)
+        self.outstanding_request = replace(request, stream_numbers=())
+        return self.outstanding_request
+
+    monkeypatch.setattr(StreamReconfiguration, "start_request", every_stream)
+    pair.client.association.reset_streams((channels[0].id,))
+    closed = lambda side: {e.channel_id for e in pair.events[side] if isinstance(e, ChannelClosed)}  # noqa: E731
+    ids = {c.id for c in channels}
+    pair.run_until(lambda: closed("client") == ids and closed("server") == ids)
+    assert not pair.client.channels and not pair.server.channels
 
 
 def test_negotiated_channels_open_without_dcep_and_size_limit_is_enforced() -> None:
