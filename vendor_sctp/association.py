@@ -16,6 +16,7 @@ itself lives in `establishment.Establishment`, which this class inherits.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from collections import deque
@@ -110,6 +111,8 @@ class Association(Establishment):
         self._sender: Sender | None = None
         self._received: ReceivedTsns | None = None
         self._reassembly = Reassembly(self.config.receive_window, self.config.max_message_size)
+        # The a_rwnd of our last SACK: what the peer believes it may send.
+        self._advertised_window: int | None = None
         self._acks = AckScheduler(self.config.delayed_ack_timeout)
         self._reconfig: StreamReconfiguration | None = None
         self._held_back: list[DataChunk] = []
@@ -228,7 +231,21 @@ class Association(Establishment):
         if isinstance(event, MessageReceived):
             # Taken by the application: its bytes no longer count against our window.
             self._reassembly.outside_bytes -= len(event.data)
+            self._maybe_update_window()
         return event
+
+    def _maybe_update_window(self) -> None:
+        """RFC 9260 section 6.2 allows a SACK "to update the offered window as the
+        receiving application consumes new data". Without one a sender we stalled
+        (a_rwnd near zero because the application was not reading) learns of the room
+        only from its next zero-window probe, which waits for T3-rtx and backs off. To
+        avoid silly-window updates, one goes only once the window has grown by a
+        quarter of the buffer or eight packets, whichever is less."""
+        if self._received is None or self._advertised_window is None:
+            return
+        threshold = min(self.config.receive_window // 4, 8 * self.config.max_packet_size)
+        if self._reassembly.window - self._advertised_window >= threshold:
+            self._acks.request_immediate(-math.inf)
 
     def get_timer(self) -> float | None:
         """When `handle_timer` must next be called (same clock as `now`); None: no timer."""
@@ -484,7 +501,8 @@ class Association(Establishment):
         max_blocks = (
             self.config.max_packet_size - COMMON_HEADER_SIZE - 16 - 4 * _MAX_DUPLICATES_IN_SACK
         ) // 4
-        return self._received.make_sack(self._reassembly.window, max_blocks)
+        self._advertised_window = self._reassembly.window
+        return self._received.make_sack(self._advertised_window, max_blocks)
 
     def _receive_sack(self, sack: SackChunk, now: float) -> None:
         sender = self._sender

@@ -81,3 +81,22 @@ def test_messages_the_application_has_not_taken_count_against_the_window() -> No
     sack = inject(b, DataChunk(base + 6, 1, 0, 53, b"m" * 1000, unordered=True))[-1]
     assert isinstance(sack, SackChunk)
     assert sack.cumulative_tsn_ack == base + 6 and sack.advertised_receiver_window_credit == 2000
+
+
+def test_the_application_taking_messages_sends_a_window_update() -> None:
+    b, base = connected(AssociationConfig(receive_window=40_000, max_message_size=2000))
+    for index in range(1, 41):
+        inject(b, DataChunk(base + index, 1, 0, 53, b"m" * 1000, unordered=True))
+    assert b.packets_to_send(0.0) == []
+    # The peer was told a_rwnd 0; it would learn of room only from a zero-window
+    # probe. Taking messages out opens the window: once by a quarter of it (10 kB)
+    # or eight packets (9.6 kB), a SACK says so without waiting for new DATA.
+    updates = []
+    for taken in range(1, 41):
+        assert isinstance(b.next_event(), MessageReceived)
+        timer = b.get_timer()
+        if timer is not None and timer <= 0.0:
+            sacks = [c for raw in b.packets_to_send(0.0)
+                     for c in decode_packet_untrusted(raw).chunks if isinstance(c, SackChunk)]
+            updates.append((taken, [s.advertised_receiver_window_credit for s in sacks]))
+    assert updates == [(10, [10_000]), (20, [20_000]), (30, [30_000]), (40, [40_000])]
