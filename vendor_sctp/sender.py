@@ -582,6 +582,11 @@ class Sender:
         if not lost:
             return
         highest_outstanding = tsn_add(self.next_tsn, -1)
+        if self.congestion.in_fast_recovery and any(sc.transmissions > 1 for sc in lost):
+            # A retransmission was lost as well: the window already halved for this
+            # recovery was still too large. That is a new congestion event (T3-rtx
+            # used to be the answer, with cwnd at one MTU): halve again.
+            self.congestion.exit_fast_recovery()
         if self.congestion.enter_fast_recovery(highest_outstanding):
             self.rack.on_recovery()
         self._fast_retransmit_room = self.max_fragment_size + DATA_CHUNK_HEADER_SIZE

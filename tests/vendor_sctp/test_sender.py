@@ -67,6 +67,7 @@ def test_only_sacks_for_data_sent_after_a_retransmission_strike_it_again() -> No
     for end in (3, 4, 5):
         sack(sender, -1, ((2, end),), 0.1)
     assert send_all(sender, 0.1) == [FIRST_TSN]
+    assert sender.congestion.cwnd == 50_000
     # SACKs for data sent before the retransmission keep reporting TSN 0 missing:
     # they say nothing about the retransmission and must not trigger another.
     for end in range(6, 30):
@@ -82,6 +83,9 @@ def test_only_sacks_for_data_sent_after_a_retransmission_strike_it_again() -> No
     sack(sender, -1, ((2, 41),), 0.45)
     assert send_all(sender, 0.45) == [FIRST_TSN]
     assert chunk.transmissions == 3 and sender.t3_expires_at is not None
+    # Losing a retransmission is a congestion event of its own: the window halves
+    # again (it is not the same recovery going on).
+    assert sender.congestion.cwnd == 25_000
 
 
 def test_rack_declares_a_chunk_lost_one_round_trip_and_a_reordering_window_late() -> None:
