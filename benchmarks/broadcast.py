@@ -4,15 +4,18 @@ For 1, 10 and 50 viewers of a 1920x1080 30 fps stream it measures process CPU ti
 (all threads, x264's included) per second of stream for two designs, in the same
 run so the ratio survives a noisy machine:
 
-- shared: the real `BroadcastHub` on trio, one libx264 encoder, each access unit
-  packetized once (`EncodedFrame.rtp_payloads`), and per viewer per packet only a
-  fresh 12-byte RTP header and an SRTP protect (pylibsrtp, AES-CM-128/HMAC-SHA1-80)
-  with the viewer's own session. Runs in real time at the stream's frame rate.
+- shared: our runtime's own per-viewer path. The real `BroadcastHub` on trio with
+  one libx264 encoder; each access unit packetized once (`EncodedFrame.rtp_payloads`);
+  per viewer the real `_stream_video` task, `VideoSender` (RTP header with the mid
+  extension, NACK history), `PeerTransport.send_rtp` (SRTP, AES-CM-128/HMAC-SHA1-80)
+  and `TransportDriver.flush` through the real `UdpMux` socket to a loopback sink.
+  Only the handshake is skipped: each transport is given SRTP keys and a remote
+  address as a finished DTLS handshake would. Runs in real time at the frame rate.
 - per-viewer: what aiortc's MediaRelay plus per-track encoding does: the same raw
-  frames go to N encoders, each output packetized and protected for its viewer.
-  This cannot run in real time for many 1080p viewers on a small machine, so it runs
-  as fast as it can over a fixed number of frames and its CPU time is divided by the
-  stream time those frames represent.
+  frames go to N encoders, each output packetized, protected and sent to the same
+  sink for its viewer. This cannot run in real time for many 1080p viewers on a
+  small machine, so it runs as fast as it can over a fixed number of frames and
+  its CPU time is divided by the stream time those frames represent.
 
 Both designs get the same pre-drawn synthetic frames (capture is common to both and
 left out). Usage:
@@ -26,12 +29,14 @@ import argparse
 import json
 import os
 import platform
+import random
+import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pylibsrtp
 import trio
@@ -41,53 +46,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from selkies_trio.media.capture_synthetic import SyntheticSource
 from selkies_trio.media.encoder import H264Encoder
 from selkies_trio.media.frames import RawFrame
+from selkies_trio.proto.dtls.certificate import generate_certificate
+from selkies_trio.proto.h264 import packetize_annex_b
+from selkies_trio.proto.peer import PeerTransport
+from selkies_trio.proto.srtp import SrtpProfile, SrtpSession
 from selkies_trio.runtime.hub import BroadcastHub
+from selkies_trio.runtime.udp_mux import UdpMux
+from selkies_trio.runtime.webrtc import (
+    MAX_PAYLOAD,
+    TransportDriver,
+    VideoSender,
+    _stream_video,  # the per-viewer task of a session, as run_session starts it
+)
 
-MTU_PAYLOAD = 1200
 PAYLOAD_TYPE = 102
 RTP_CLOCK = 90_000
 
 
-def _choose_packetizer() -> tuple[Callable[[bytes, int], list[bytes]], str]:
-    """The project's RFC 6184 packetizer when it is there, else the local FU-A one."""
-    try:
-        from selkies_trio.proto.h264 import packetize_annex_b
-    except ImportError:
-        return _local_fu_a_packetizer, "local FU-A"
-    return packetize_annex_b, "selkies_trio.proto.h264"
+PACKETIZER_NAME = "selkies_trio.proto.h264"
 
 
-def _local_fu_a_packetizer(access_unit: bytes, max_payload: int) -> list[bytes]:
-    """Single NAL unit packets, or FU-A fragments (RFC 6184 5.8) for large units."""
-    payloads: list[bytes] = []
-    for unit in access_unit.split(b"\x00\x00\x01"):
-        unit = unit.rstrip(b"\x00")
-        if not unit:
-            continue
-        if len(unit) <= max_payload:
-            payloads.append(unit)
-            continue
-        indicator = (unit[0] & 0xE0) | 28
-        nal_type = unit[0] & 0x1F
-        body = unit[1:]
-        room = max_payload - 2
-        for start in range(0, len(body), room):
-            header = nal_type
-            if start == 0:
-                header |= 0x80
-            if start + room >= len(body):
-                header |= 0x40
-            payloads.append(bytes((indicator, header)) + body[start : start + room])
-    return payloads
+class Sink:
+    """A loopback UDP socket that is never read: the kernel drops what overflows it,
+    so sending costs what it costs on a real network and nothing piles up."""
 
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.socket.bind(("127.0.0.1", 0))
+        self.address: tuple[str, int] = self.socket.getsockname()
 
-PACKETIZE, PACKETIZER_NAME = _choose_packetizer()
+    def close(self) -> None:
+        self.socket.close()
 
 
 class ViewerSender:
-    """Per-viewer packet work: its own SSRC, sequence numbers and SRTP session."""
+    """Per-viewer packet work of the per-viewer design: its own SSRC, sequence numbers
+    and SRTP session, and a send to the sink (as aiortc's asyncio transport does)."""
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, sink: Sink) -> None:
         policy = pylibsrtp.Policy(
             key=bytes((number + i) & 0xFF for i in range(30)),
             ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
@@ -97,11 +94,11 @@ class ViewerSender:
         self.ssrc = 0x10000000 + number
         self.sequence = number * 1000
         self.packets = 0
-        self.bytes = 0
-        self.cpu_seconds = 0.0
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.setblocking(False)
+        self.sink = sink.address
 
     def send_frame(self, payloads: list[bytes], capture_time: float) -> None:
-        started = time.thread_time()
         timestamp = int(capture_time * RTP_CLOCK) & 0xFFFFFFFF
         last = len(payloads) - 1
         for i, payload in enumerate(payloads):
@@ -114,10 +111,27 @@ class ViewerSender:
                 self.ssrc,
             )
             self.sequence = (self.sequence + 1) & 0xFFFF
-            protected = self.session.protect(header + payload)
+            try:
+                self.socket.sendto(self.session.protect(header + payload), self.sink)
+            except BlockingIOError:
+                pass  # a full socket buffer drops, like a congested link
             self.packets += 1
-            self.bytes += len(protected)
-        self.cpu_seconds += time.thread_time() - started
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def streaming_transport(number: int, sink: Sink) -> PeerTransport:
+    """A real PeerTransport as it stands once DTLS is up: SRTP keys and a remote address."""
+    generator = random.Random(number)
+    certificate, key = generate_certificate(time.time(), random=generator.randbytes)
+    transport = PeerTransport(certificate, key, random=generator.randbytes)
+    material = bytes((number + i) & 0xFF for i in range(60))
+    transport.srtp = SrtpSession.from_dtls_export(
+        SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, material, is_client=False
+    )
+    transport.remote = sink.address
+    return transport
 
 
 class ReplaySource:
@@ -151,8 +165,6 @@ class Measurement:
     cpu_per_stream_second: float
     achieved_fps: float
     packets_per_viewer: float
-    # CPU of the per-viewer packet work alone (RTP header + SRTP), per viewer.
-    packet_cpu_per_viewer_per_stream_second: float
 
 
 def draw_frames(width: int, height: int, count: int) -> list[RawFrame]:
@@ -163,7 +175,7 @@ def draw_frames(width: int, height: int, count: int) -> list[RawFrame]:
 def measure_shared(
     frames: list[RawFrame], viewers: int, fps: int, bitrate_kbps: int, seconds: float
 ) -> Measurement:
-    senders = [ViewerSender(n) for n in range(viewers)]
+    sink = Sink()
 
     def encoder_factory(
         width: int, height: int, rate: int, kbps: int | None, crf: int | None
@@ -178,37 +190,38 @@ def measure_shared(
         default_max_queue=16,
         keyframe_min_interval=1.0,
     )
+    mux = UdpMux("127.0.0.1", 0)
+    transports = [streaming_transport(n, sink) for n in range(viewers)]
+    senders = [VideoSender(t, random.Random(n).randbytes) for n, t in enumerate(transports)]
     result: dict[str, float] = {}
 
-    async def viewer(sender: ViewerSender) -> None:
-        async with hub.subscribe() as subscription:
-            async for frame in subscription:
-                # Payloads are computed by the first viewer and shared by the rest.
-                payloads = frame.rtp_payloads(MTU_PAYLOAD, PACKETIZE)
-                sender.send_frame(payloads, frame.capture_time)
+    async def viewer(transport: PeerTransport, sender: VideoSender) -> None:
+        port = mux.register(transport.local_ufrag)
+        driver = TransportDriver(transport, port, on_event=lambda event: None)
+        await _stream_video(hub, transport, driver, sender, [], SimpleNamespace(video_paused=False))
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
+            await nursery.start(mux.run)
             await nursery.start(hub.run)
             async with trio.open_nursery() as viewer_nursery:
-                for sender in senders:
-                    viewer_nursery.start_soon(viewer, sender)
+                for transport, sender in zip(transports, senders, strict=True):
+                    viewer_nursery.start_soon(viewer, transport, sender)
                 # Warm-up: encoder open and the first keyframe are not steady state.
                 await trio.sleep(0.5)
                 frames_before = hub.statistics().frames_encoded
                 packets_before = sum(s.packets for s in senders)
-                packet_cpu_before = sum(s.cpu_seconds for s in senders)
                 cpu_before, wall_before = time.process_time(), time.perf_counter()
                 await trio.sleep(seconds)
                 result["cpu"] = time.process_time() - cpu_before
                 result["wall"] = time.perf_counter() - wall_before
                 result["frames"] = hub.statistics().frames_encoded - frames_before
                 result["packets"] = sum(s.packets for s in senders) - packets_before
-                result["packet_cpu"] = sum(s.cpu_seconds for s in senders) - packet_cpu_before
                 viewer_nursery.cancel_scope.cancel()
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+    sink.close()
     encoded = int(result["frames"])
     stream_seconds = encoded / fps
     return Measurement(
@@ -221,9 +234,6 @@ def measure_shared(
         cpu_per_stream_second=result["cpu"] / stream_seconds if stream_seconds else float("inf"),
         achieved_fps=encoded / result["wall"],
         packets_per_viewer=result["packets"] / viewers,
-        packet_cpu_per_viewer_per_stream_second=(
-            result["packet_cpu"] / viewers / stream_seconds if stream_seconds else float("inf")
-        ),
     )
 
 
@@ -235,7 +245,8 @@ def measure_per_viewer(
         H264Encoder(width, height, fps, bitrate_kbps, preference=("libx264",))
         for _ in range(viewers)
     ]
-    senders = [ViewerSender(n) for n in range(viewers)]
+    sink = Sink()
+    senders = [ViewerSender(n, sink) for n in range(viewers)]
     # Warm-up, as for the shared design: the keyframe and rate control's first frames.
     warm_up = 5
     for i in range(warm_up):
@@ -246,12 +257,15 @@ def measure_per_viewer(
         raw = frames[(i + warm_up) % len(frames)]
         for encoder, sender in zip(encoders, senders, strict=True):
             for access_unit in encoder.encode(raw):
-                sender.send_frame(PACKETIZE(access_unit.data, MTU_PAYLOAD), i / fps)
+                sender.send_frame(packetize_annex_b(access_unit.data, MAX_PAYLOAD), i / fps)
     cpu = time.process_time() - cpu_before
     wall = time.perf_counter() - wall_before
     stream_seconds = count / fps
     for encoder in encoders:
         encoder.close()
+    for sender in senders:
+        sender.close()
+    sink.close()
     return Measurement(
         design="per-viewer",
         viewers=viewers,
@@ -262,9 +276,6 @@ def measure_per_viewer(
         cpu_per_stream_second=cpu / stream_seconds,
         achieved_fps=count / wall,
         packets_per_viewer=sum(s.packets for s in senders) / viewers,
-        packet_cpu_per_viewer_per_stream_second=(
-            sum(s.cpu_seconds for s in senders) / viewers / stream_seconds
-        ),
     )
 
 
@@ -301,7 +312,7 @@ def main() -> None:
     )
     header = (
         f"{'viewers':>7} {'design':>10} {'CPU s / stream s':>17} {'fps':>6} "
-        f"{'pkts/viewer':>11} {'pkt ms/viewer/s':>15}"
+        f"{'pkts/viewer':>11}"
     )
     print(header)
     for viewers in args.viewers:
@@ -313,8 +324,7 @@ def main() -> None:
             print(
                 f"{measurement.viewers:>7} {measurement.design:>10} "
                 f"{measurement.cpu_per_stream_second:>17.3f} {measurement.achieved_fps:>6.1f} "
-                f"{measurement.packets_per_viewer:>11.1f} "
-                f"{measurement.packet_cpu_per_viewer_per_stream_second * 1000:>15.2f}"
+                f"{measurement.packets_per_viewer:>11.1f}"
             )
 
     ratios = {}
@@ -339,15 +349,6 @@ def main() -> None:
             f"(ours) vs {per_viewer_marginal * 1000:.1f} ms (per-viewer encoding): "
             f"ratio {summary['marginal_ratio']:.3f} (target <= 0.1)"
         )
-    shared_rows = [m for m in measurements if m.design == "shared"]
-    # At the largest count the one-off packetization is shared out: the marginal cost.
-    busiest = max(shared_rows, key=lambda m: m.viewers)
-    packet_ms = busiest.packet_cpu_per_viewer_per_stream_second * 1000
-    summary["packet_cpu_per_viewer_shared"] = packet_ms / 1000
-    print(
-        f"measured per-viewer packet work (ours): {packet_ms:.1f} ms CPU per stream second; "
-        f"a viewer under per-viewer encoding also pays a whole encoder"
-    )
     if args.json:
         args.json.write_text(
             json.dumps(
