@@ -122,8 +122,16 @@ class MediaControl:
         return verb in MEDIA_VERBS or (self._resize_stream and verb == "r")
 
     def settings_payload(self) -> dict[str, dict[str, Any]]:
-        """The `server_settings` data with the live stream values."""
-        return self.settings.client_payload()
+        """The `server_settings` data with the live stream values. The settings this
+        server cannot change while it runs (`FIXED_AT_START`) are marked locked, so
+        pages offer no control that would only be refused; `/api/settings` still
+        shows them as configured."""
+        payload = self.settings.client_payload()
+        for name in FIXED_AT_START:
+            entry = payload.get(name)
+            if entry is not None:
+                payload[name] = {**entry, "locked": True}
+        return payload
 
     def handle(self, message: str, client: ClientPermissions) -> None:
         """Apply one media verb from `client`; changes are announced to everyone."""

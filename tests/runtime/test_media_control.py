@@ -71,6 +71,10 @@ def test_controller_changes_are_clamped_into_ranges_and_announced() -> None:
     payload = media.settings_payload()
     assert payload["framerate"]["value"] == 12 and payload["h264_crf"]["value"] == 20
     assert payload["framerate"]["min"] == 10 and payload["framerate"]["max"] == 50
+    # What cannot change while the server runs is offered to nobody.
+    assert media.settings.client_payload()["encoder"]["locked"] is False
+    for fixed in ("encoder", "is_manual_resolution_mode", "manual_width", "manual_height"):
+        assert payload[fixed]["locked"] is True
 
 
 def test_an_unchanged_value_is_neither_applied_nor_announced() -> None:
