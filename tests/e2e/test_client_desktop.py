@@ -503,7 +503,9 @@ def test_sharing_links_for_enabled_roles_without_the_token(desktop: Desktop) -> 
     assert not any("token" in link for link in links)
     # Settings came from server_settings: ranges as sliders, enums as menus, locked ones hidden.
     assert page.locator("[data-setting='framerate'] input[type=range]").count() == 1
-    assert page.locator("[data-setting='encoder'] select").count() == 1
+    assert page.locator("[data-setting='scaling_dpi'] select").count() == 1
+    # The encoder is fixed while the server runs: server_settings locks it.
+    assert page.locator("[data-setting='encoder']").count() == 0
     assert page.locator("[data-setting='ui_title']").count() == 0
     assert page.locator("[data-setting='mode']").count() == 0
 
