@@ -223,6 +223,26 @@ async def run_with_openssl(
     return session
 
 
+@dataclass
+class DataExchange:
+    """Once established, data goes both ways and OpenSSL prints its SRTP keys."""
+
+    exported_by_openssl: bytes = b""
+
+    async def scenario(self, session: Session) -> None:
+        await session.driver.established.wait()
+        await session.driver.send(FROM_US)
+        await session.send_to_openssl(FROM_OPENSSL)
+        match = await session.output.wait_for(rb"Keying material: ([0-9A-F]+)")
+        self.exported_by_openssl = match.group(1)
+        await session.output.wait_for(re.escape(FROM_US.strip()))
+        await session.driver.got_data.wait()
+
+    def check_keys_agree(self, connection: DtlsConnection) -> None:
+        exported = connection.export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        assert self.exported_by_openssl.decode() == exported.hex().upper()
+
+
 @pytest.mark.parametrize(
     ("our_role", "profile", "group", "suite"),
     [
@@ -264,22 +284,11 @@ async def test_openssl_interop(
     other_group = NamedGroup.SECP256R1 if group == NamedGroup.X25519 else NamedGroup.X25519
     # As client we state a preference OpenSSL follows; as server we choose alone.
     groups = (group, other_group) if our_role == "client" else (group,)
-    exported_by_openssl = b""
-
-    async def scenario(session: Session) -> None:
-        nonlocal exported_by_openssl
-        await session.driver.established.wait()
-        await session.driver.send(FROM_US)
-        await session.send_to_openssl(FROM_OPENSSL)
-        match = await session.output.wait_for(rb"Keying material: ([0-9A-F]+)")
-        exported_by_openssl = match.group(1)
-        await session.output.wait_for(re.escape(FROM_US.strip()))
-        await session.driver.got_data.wait()
-
+    exchange = DataExchange()
     session = await run_with_openssl(
         tmp_path,
         our_role,
-        scenario,
+        exchange.scenario,
         srtp_profiles=(profile,),
         cipher_suites=(suite,),
         groups=groups,
@@ -290,8 +299,7 @@ async def test_openssl_interop(
     assert connection.cipher_suite == suite
     assert connection.key_exchange_group == group
     assert connection.remote_fingerprint == session.their_fingerprint
-    exported = connection.export_keying_material("EXTRACTOR-dtls_srtp", 60)
-    assert exported_by_openssl.decode() == exported.hex().upper()
+    exchange.check_keys_agree(connection)
 
 
 @pytest.mark.parametrize("our_role", ["client", "server"])
@@ -299,27 +307,15 @@ async def test_handshake_with_openssl_survives_lost_flights(tmp_path: Path, our_
     # The link loses our first datagram (ClientHello, or HelloVerifyRequest) and
     # OpenSSL's second: both retransmission timers must recover (OpenSSL's starts at
     # 1 s and doubles, which bounds how much loss a test can afford); the keys agree.
-    exported_by_openssl = b""
-
-    async def scenario(session: Session) -> None:
-        nonlocal exported_by_openssl
-        await session.driver.established.wait()
-        await session.driver.send(FROM_US)
-        await session.send_to_openssl(FROM_OPENSSL)
-        match = await session.output.wait_for(rb"Keying material: ([0-9A-F]+)")
-        exported_by_openssl = match.group(1)
-        await session.output.wait_for(re.escape(FROM_US.strip()))
-        await session.driver.got_data.wait()
-
+    exchange = DataExchange()
     session = await run_with_openssl(
-        tmp_path, our_role, scenario,
+        tmp_path, our_role, exchange.scenario,
         lose_outgoing=frozenset({0}), lose_incoming=frozenset({1}),
     )
     connection = session.driver.connection
     assert connection.state is ConnectionState.ESTABLISHED
     assert session.driver.lost == 2
-    exported = connection.export_keying_material("EXTRACTOR-dtls_srtp", 60)
-    assert exported_by_openssl.decode() == exported.hex().upper()
+    exchange.check_keys_agree(connection)
 
 
 @pytest.mark.parametrize("our_role", ["client", "server"])
