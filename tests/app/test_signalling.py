@@ -350,8 +350,8 @@ GST_IN_ROOM = [
     ("ROOM_PEER_MSG ghost hi", "not found"),
     ("ROOM_PEER_MSG lonely-out hi", "not in the room"),
     ("ROOM_PEER_MSG alice2", "expected 'ROOM_PEER_MSG <peer> <message>'"),
-    ("ROOM again", "invalid message in a room"),
-    ("SESSION bob2", "invalid message in a room"),
+    ("ROOM again", "invalid msg, already in room"),
+    ("SESSION bob2", "invalid msg, already in room"),
 ]
 
 
