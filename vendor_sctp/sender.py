@@ -1,5 +1,6 @@
 """Outbound data: per-stream queues, fragmentation, TSN assignment, SACK processing,
-retransmission (T3-rtx and fast retransmit, RFC 9260 sections 6.3 and 7.2.4),
+retransmission (T3-rtx and fast retransmit, RFC 9260 sections 6.3 and 7.2.4, with
+RACK's time-based loss detection beside the miss count: see rack.py),
 flow control (section 6.2.1) and partial reliability (RFC 3758 section 3.5).
 
 A message is fragmented, and its fragments given consecutive TSNs and the
