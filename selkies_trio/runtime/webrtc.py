@@ -110,6 +110,10 @@ class WebRtcEnvironment:
     sessions: Callable[[], list[SessionContext]] = list
     # Seconds between `ping` messages on `input` (the client answers `pong,<ts>`).
     ping_interval: float = 5.0
+    # A session not connected (ICE and DTLS up) this long after its offer ends: a
+    # browser that never answers would otherwise hold its task and keep the encoder
+    # warm until it disconnects.
+    connect_timeout: float = 30.0
     # Called with (client id, channel label, message) for messages on data channels.
     on_channel_message: Callable[[str, str, str | bytes], None] | None = None
     # Channels the server opens on every session: (label, ordered, max_retransmits).
@@ -450,6 +454,7 @@ async def run_session(context: SessionContext, env: WebRtcEnvironment) -> None:
             nursery.start_soon(_sender_reports, transport, driver, senders, ready)
             nursery.start_soon(_input_channel, context, env, channels)
             nursery.start_soon(channels.run_echo, ECHO_LABEL)
+            nursery.start_soon(_connect_deadline, transport, driver, ready, env.connect_timeout)
             # The driver returns once the transport has closed, for whatever reason.
             await driver.run()
             nursery.cancel_scope.cancel()
@@ -471,6 +476,15 @@ def _asks_for_keyframe(packet: object, ssrc: int) -> bool:
     if isinstance(packet, FullIntraRequest):
         return any(entry.ssrc == ssrc for entry in packet.entries)
     return False
+
+
+async def _connect_deadline(transport: PeerTransport, driver: TransportDriver,
+                            ready: trio.Event, seconds: float) -> None:
+    with trio.move_on_after(seconds):
+        await ready.wait()
+        return
+    transport.close(f"not connected within {seconds:g} s of the offer")
+    driver.poke()
 
 
 async def _signalling_loop(context: SessionContext, transport: PeerTransport,
