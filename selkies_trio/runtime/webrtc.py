@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..input import server_messages
 from ..input.events import MediaToggle
 from ..input.permissions import ClientPermissions, Role, check, may_use_mouse_keyboard
-from ..input.protocol import verb_of
+from ..input.protocol import parse_client_message_untrusted, verb_of
 from ..media.audio import EncodedAudio
 from ..proto import datachannel as dc
 from ..proto.dtls.certificate import generate_certificate
@@ -617,7 +617,9 @@ def _on_channel_message(context: SessionContext, env: WebRtcEnvironment,
     if peer is None or peer.permissions is None:
         return  # nothing is accepted before the client is registered on `input`
     if isinstance(data, str) and data in MEDIA_TOGGLES:
-        _toggle_media(peer, peer.permissions, MEDIA_TOGGLES[data], env)
+        toggle = parse_client_message_untrusted(data)
+        assert isinstance(toggle, MediaToggle)
+        _toggle_media(peer, peer.permissions, toggle, env)
         return
     if env.media_control is not None and env.media_control.handles(data):
         assert isinstance(data, str)
@@ -629,12 +631,8 @@ def _on_channel_message(context: SessionContext, env: WebRtcEnvironment,
         env.input.submit_nowait(context.client_id, data)
 
 
-MEDIA_TOGGLES = {
-    "START_VIDEO": MediaToggle("video", True),
-    "STOP_VIDEO": MediaToggle("video", False),
-    "START_AUDIO": MediaToggle("audio", True),
-    "STOP_AUDIO": MediaToggle("audio", False),
-}
+# Handled here, per session; the input protocol parses them into `MediaToggle`.
+MEDIA_TOGGLES = frozenset({"START_VIDEO", "STOP_VIDEO", "START_AUDIO", "STOP_AUDIO"})
 
 
 def _toggle_media(peer: PeerMedia, permissions: ClientPermissions, toggle: MediaToggle,
