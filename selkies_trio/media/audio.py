@@ -227,7 +227,8 @@ def open_audio_source(device: str) -> AudioSource:
     return ParecSource(device)
 
 
-def _check_opus_bitrate(bitrate: int) -> None:
+def check_opus_bitrate(bitrate: int) -> None:
+    """Raise ValueError unless libopus can encode at `bitrate` (bits per second)."""
     if not OPUS_BITRATE_RANGE[0] <= bitrate <= OPUS_BITRATE_RANGE[1]:
         raise ValueError(f"Opus bitrate {bitrate} outside {OPUS_BITRATE_RANGE}")
 
@@ -259,7 +260,7 @@ class OpusEncoder:
     name = "libopus"
 
     def __init__(self, bitrate: int) -> None:
-        _check_opus_bitrate(bitrate)
+        check_opus_bitrate(bitrate)
         self.bitrate = bitrate
         self._next_sample = 0
         self._first = True
@@ -271,7 +272,7 @@ class OpusEncoder:
         the bitrate only when the codec opens, so a new codec takes over; our sample
         count goes on, so the RTP timeline continues and nothing is marked `first`
         (each Opus packet decodes alone, so the receiver needs no restart)."""
-        _check_opus_bitrate(bitrate)
+        check_opus_bitrate(bitrate)
         if bitrate == self.bitrate:
             return
         self._context = _open_libopus(bitrate)

@@ -28,10 +28,10 @@ import trio
 
 from ..media.audio import (
     FRAME_DURATION,
-    OPUS_BITRATE_RANGE,
     AudioSource,
     EncodedAudio,
     PcmChunk,
+    check_opus_bitrate,
 )
 from ..media.frames import MediaError
 from .feed import Feed
@@ -190,8 +190,7 @@ class AudioHub:
     def set_bitrate(self, bitrate: int) -> None:
         """Change the Opus bitrate between two packets (the next stream starts with it
         too); every listener hears the change, there being one encoder."""
-        if not OPUS_BITRATE_RANGE[0] <= bitrate <= OPUS_BITRATE_RANGE[1]:
-            raise ValueError(f"Opus bitrate {bitrate} outside {OPUS_BITRATE_RANGE}")
+        check_opus_bitrate(bitrate)
         self._bitrate = self._new_bitrate = bitrate
 
     def statistics(self) -> AudioHubStatistics:
