@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,9 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_wheel_carries_web_and_the_installed_package_serves_it(tmp_path: Path) -> None:
+    # Built from a copy: setuptools leaves build/ and egg-info beside the sources.
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / part, source / part)
+    for package in ("selkies_trio", "vendor_sctp", "web"):
+        shutil.copytree(ROOT / package, source / package, ignore=ignore)
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
         check=True, timeout=600,
     )
     [wheel] = dist.glob("selkies_trio-*.whl")
