@@ -191,6 +191,8 @@ class XInput:
         result = self.screen.resize(width, height)
         if result is None:
             return []
+        log.info("X screen resized to %dx%d (asked for %dx%d)",
+                 result.width, result.height, width, height)
         return [server_messages.system(f"resolution,{result.width}x{result.height}")]
 
     def _scale(self, scale: float) -> None:

@@ -343,7 +343,16 @@ def settled_page(desktop: Desktop) -> Any:
         wait_client(page, SIZE_SETTLED)
     except Exception as error:
         artifact(page, "failure")
-        raise AssertionError("page never settled; server log:\n" + "".join(desktop.server.log)) from error
+        # Which side stopped: did the page ask, and did the X screen change?
+        client = page.evaluate(
+            "() => { const c = window.selkiesClient; return JSON.stringify({requested:"
+            " c.requestedSize, remote: c.remoteSize, sent: c.sent, mkAccess: c.mkAccess,"
+            " settings: Boolean(c.serverSettings), status: c.status}); }"
+        )
+        raise AssertionError(
+            f"page never settled; client {client}; X screen {desktop.app.screen_size};"
+            " server log:\n" + "".join(desktop.server.log)
+        ) from error
     return page
 
 
